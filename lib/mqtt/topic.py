@@ -1,0 +1,48 @@
+"""Topic names and topic filters: the spec's rules for each, and matching one against the other."""
+from .packet import utf8
+
+
+def topic_name(t):
+    """A topic to publish to, as bytes; ValueError if it breaks a rule.
+
+    [MQTT-4.7.3-1] at least one character; [MQTT-3.3.2-2] no wildcards; utf8() checks NUL and size.
+    """
+    b = utf8(t, "topic")
+    if not b:
+        raise ValueError("topic is empty")
+    if b"+" in b or b"#" in b:
+        raise ValueError("topic %r contains a wildcard; only filters may" % b)
+    return b
+
+
+def topic_filter(f):
+    """A filter to subscribe with, as bytes; ValueError if a wildcard is misplaced.
+
+    [MQTT-4.7.1-2] '#' only alone in the last level; [MQTT-4.7.1-3] '+' only alone in a level.
+    """
+    b = utf8(f, "filter")
+    if not b:
+        raise ValueError("filter is empty")
+    levels = b.split(b"/")
+    last = len(levels) - 1
+    for i, level in enumerate(levels):
+        if (b"#" in level and (level != b"#" or i != last)) or (b"+" in level and level != b"+"):
+            raise ValueError("filter %r: a wildcard must fill a whole level, and '#' come last" % b)
+    return b
+
+
+def matches(f, t):
+    """Whether topic t (bytes) matches filter f (bytes).
+
+    [MQTT-4.7.2-1] a filter starting with a wildcard does not match a topic starting with '$'.
+    """
+    if t[:1] == b"$" and f[:1] in (b"+", b"#"):
+        return False
+    fl = f.split(b"/")
+    tl = t.split(b"/")
+    for i, level in enumerate(fl):
+        if level == b"#":
+            return True
+        if i >= len(tl) or (level != b"+" and level != tl[i]):
+            return False
+    return len(fl) == len(tl)
