@@ -1,0 +1,48 @@
+"""How to start the client driver on each runtime: the command line, the module path and
+which CA file format that runtime's ssl accepts."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+LIB = REPO / "lib"
+DRIVER = Path(__file__).resolve().parent / "driver" / "mqtt_driver.py"
+RUNTIMES = ("cpython", "micropython")
+
+
+def micropython_executable() -> str:
+    """$MICROPYTHON (the Makefile passes it through), else the venv's PyPI Unix port."""
+    path = os.environ.get("MICROPYTHON") or str(REPO / ".venv" / "bin" / "micropython")
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError("no MicroPython at %s: run 'make venv' or set MICROPYTHON" % path)
+    return path
+
+
+def driver_command(runtime: str, heapsize: Optional[str] = None) -> List[str]:
+    """`heapsize` (e.g. "64k") fixes MicroPython's GC heap like a small board; CPython ignores it."""
+    if runtime == "cpython":
+        return [sys.executable, str(DRIVER)]
+    if runtime == "micropython":
+        heap = ["-X", "heapsize=" + heapsize] if heapsize else []
+        return [micropython_executable(), *heap, str(DRIVER)]
+    raise ValueError("unknown runtime %r" % runtime)
+
+
+def driver_environment(runtime: str, extra_path: Sequence[Path] = ()) -> Dict[str, str]:
+    """lib/ (after `extra_path`) on the module path, the driver's own folder being implicit."""
+    path = os.pathsep.join(str(p) for p in [*extra_path, LIB])
+    env = dict(os.environ)
+    if runtime == "micropython":
+        # MICROPYPATH replaces the default path; keep ".frozen", home of asyncio and ssl.
+        env["MICROPYPATH"] = ".frozen" + os.pathsep + path
+    else:
+        env["PYTHONPATH"] = path
+    return env
+
+
+def ca_file_for(runtime: str, pem: Path, der: Path) -> Path:
+    """The Unix port's ssl refuses PEM ("invalid cert"); CPython's cafile= wants PEM."""
+    return der if runtime == "micropython" else pem
