@@ -1,20 +1,29 @@
 """MQTTClient: the blocking driver, a drop-in superset of micropython-lib's umqtt.simple.
 
-It owns the socket and the clock; the Session owns the protocol. Each call sends what the session
-queued in one write, then reads until the event it waits for, delivering any message that arrives
-meanwhile to the callback. Every wait has a deadline (`timeout` seconds, default 10).
+It owns the socket, the clock and the reconnect policy; the Session owns the protocol. Each call
+sends what the session queued in one write, then reads until the event it waits for, delivering
+any message that arrives meanwhile to the callback. Every wait has a deadline (`timeout` s).
+
+After the first successful connect() the client reconnects by itself (unless reconnect=False):
+a call that finds the link dead closes it, and the same or a later call reconnects with backoff,
+resends what was in flight and restores subscriptions. Nothing QoS 1/2 is dropped on the way:
+what cannot be sent waits in the session's outbox (and in `store`, a file, if one is given).
 """
-from .compat import Link, const, open_link, ticks_add, ticks_diff, ticks_ms
-from .errors import MQTTTimeout, SubscribeRefused
+from .backoff import Backoff
+from .compat import const, getrandbits, open_link, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
 from .packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
-from .session import MAX_PACKET, Session
+from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .store import FileStore
 
 _CHUNK = const(512)  # bytes read per recv: small enough for a board, one PUBACK or many
+_IDLE_MS = const(60000)  # wait_msg() with neither timeout nor keepalive still wakes this often
 
 
 class MQTTClient:
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None,
-                 timeout=10, max_packet=MAX_PACKET):
+                 timeout=10, max_packet=MAX_PACKET, reconnect=True, backoff=(0.1, 1.0), store=None,
+                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
         if port == 0:
             port = 8883 if ssl else 1883
         self.server = server
@@ -24,11 +33,28 @@ class MQTTClient:
         self.pswd = password
         self.keepalive = keepalive
         self.timeout_ms = int(timeout * 1000)
+        self.reconnect = reconnect
         self.cb = None
+        self.on_connect = None  # f(session_present) after every (re)connect
+        self.on_disconnect = None  # f(reason): the exception that ended the connection, or None
         self.sock = None  # the Link while connected
+        self.reconnects = 0
         self._flags = False
+        self._clean = True
+        self._ever_connected = False
+        self._up_since = 0
+        self._retry_at = 0
+        self._present = 0
+        self._backoff = Backoff(int(backoff[0] * 1000), int(backoff[1] * 1000))
         # Resend an unanswered QoS 1/2 PUBLISH halfway to the caller's deadline.
-        self._s = Session(client_id, keepalive, max_packet, retry_ms=self.timeout_ms // 2)
+        self._s = s = Session(client_id, keepalive, max_packet, retry_ms=self.timeout_ms // 2,
+                              queue_count=queue_count, queue_bytes=queue_bytes, queue_qos0=queue_qos0)
+        self._store = None
+        if store:
+            self._store = FileStore(store)
+            s.restore(self._store.load(), ticks_ms())
+            if self._store.problem:
+                print("mqtt:", self._store.problem)  # the console is how a board reports
         self._buf = bytearray(_CHUNK)
         self._view = memoryview(self._buf)
 
@@ -41,50 +67,57 @@ class MQTTClient:
         self._s.set_will(topic, msg, qos, retain)
 
     def connect(self, clean_session=True):
-        """Open the connection and wait for CONNACK; returns the session-present flag (0 or 1)."""
+        """Open the connection and wait for CONNACK; returns the session-present flag (0 or 1).
+
+        Errors here are raised even with reconnect on: the first connection is the caller's.
+        """
+        self._clean = clean_session
         self.close()
-        self.sock = open_link(self.server, self.port, self.ssl, self.timeout_ms)
-        try:
-            self._s.connect(ticks_ms(), clean_session, self.user, self.pswd)
-            self._flush()
-            return self._wait(CONNACK, None)[1]
-        except Exception:
-            self.close()
-            raise
+        self._open()
+        self._ever_connected = True
+        return self._present
 
     def publish(self, topic, msg, retain=False, qos=0):
-        """Send a message; returns once its QoS flow is complete (PUBACK, or PUBCOMP for QoS 2)."""
+        """Send a message; returns True once its QoS flow is complete (PUBACK, or PUBCOMP for
+        QoS 2). With reconnect on it returns False instead of raising when the message could not
+        be confirmed in time: it stays queued or in flight and goes out after a reconnect."""
+        self._ensure_link()
         pid = self._s.publish(ticks_ms(), topic, msg, qos, retain)
-        self._flush()
-        if qos:
-            self._wait(PUBACK if qos == 1 else PUBCOMP, pid)
+        self._flush_or_lose()
+        if not pid:
+            return pid is not None  # QoS 0 sent, or queued/dropped while offline
+        return self._wait(PUBACK if qos == 1 else PUBCOMP, pid) is not None
 
     def subscribe(self, topic, qos=0):
-        """Subscribe and wait for SUBACK; returns the granted QoS, raises SubscribeRefused on 0x80."""
+        """Subscribe and wait for SUBACK; returns the granted QoS, raises SubscribeRefused on 0x80.
+        The subscription is restored after every reconnect that lost it."""
+        self._ensure_link(True)
         pid = self._s.subscribe(ticks_ms(), ((topic, qos),))
-        self._flush()
-        granted = self._wait(SUBACK, pid)[2][0]
-        if granted == 0x80:
-            raise SubscribeRefused(topic, granted)
-        return granted
+        self._flush_or_lose()
+        ev = self._wait(SUBACK, pid)
+        if ev is None:
+            raise MQTTTimeout("no SUBACK within %d ms (it will be restored on reconnect)" % self.timeout_ms)
+        if ev[2][0] == 0x80:
+            raise SubscribeRefused(topic, 0x80)
+        return ev[2][0]
 
     def unsubscribe(self, topic):
+        self._ensure_link(True)
         pid = self._s.unsubscribe(ticks_ms(), (topic,))
-        self._flush()
+        self._flush_or_lose()
         self._wait(UNSUBACK, pid)
 
     def ping(self):
-        """Send PINGREQ now; the PINGRESP is handled by the next wait_msg/check_msg."""
+        """Send PINGREQ now; the PINGRESP is handled by the next wait_msg/check_msg/poll."""
+        self._ensure_link(True)
         self._s.ping(ticks_ms())
-        self._flush()
+        self._flush_or_lose()
 
     def wait_msg(self, timeout=None):
         """Handle one incoming packet; returns its type (PUBLISH is 3), or None if `timeout`
-        seconds passed without one. With timeout=None it waits for a packet as long as it takes,
-        pinging as keepalive requires, so a dead broker shows as MQTTTimeout in 1.5 x keepalive.
-        """
-        ms = None if timeout is None else int(timeout * 1000)
-        ev = self._next(ms)
+        seconds passed without one. With timeout=None it waits as long as it takes, pinging as
+        keepalive requires, so a dead broker shows within 1.5 x keepalive."""
+        ev = self._next(None if timeout is None else int(timeout * 1000))
         return None if ev is None else ev[0]
 
     def check_msg(self):
@@ -92,15 +125,17 @@ class MQTTClient:
         return self.wait_msg(0)
 
     def poll(self):
-        """Service the connection without blocking: handle everything that has arrived, send pings
-        and resends that are due. Returns the number of packets handled. Call it in idle loops."""
+        """Service the connection without blocking: handle everything that has arrived, send
+        pings, resends and queued messages that are due, reconnect if due. Returns the number of
+        packets handled. Call it from idle loops."""
         n = 0
         while self._next(0) is not None:
             n += 1
         return n
 
     def disconnect(self):
-        """Send DISCONNECT (the broker then drops the will) and close."""
+        """Send DISCONNECT (the broker then drops the will) and close; no reconnect follows."""
+        self._ever_connected = False
         if self.sock:
             self._s.disconnect()
             try:
@@ -116,60 +151,155 @@ class MQTTClient:
             self.sock = None
             sock.close()
 
+    def counters(self):
+        """What a node reports about its link: reconnects, resends, dropped and queued messages."""
+        s = self._s
+        return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
+                "queued": len(s.outbox.items), "inflight": s.inflight}
+
     # --- internals ---------------------------------------------------------------------------------
 
-    def _flush(self):
-        out = self._s.out
-        if out:
-            if not self.sock:
+    def _open(self):
+        """One connection attempt: TCP (+TLS), CONNECT, CONNACK. Raises on any failure."""
+        self.sock = open_link(self.server, self.port, self.ssl, self.timeout_ms)
+        try:
+            now = ticks_ms()
+            self._s.connect(now, self._clean, self.user, self.pswd)
+            self._flush()
+            deadline = ticks_add(now, self.timeout_ms)
+            while True:
+                ev = self._read_event(ticks_diff(deadline, ticks_ms()))
+                if ev is not None and ev[0] == CONNACK:
+                    break
+                if ticks_diff(deadline, ticks_ms()) <= 0:
+                    raise MQTTTimeout("no CONNACK from %s:%d within %d ms" % (self.server, self.port, self.timeout_ms))
+            self._flush()  # resends, restored subscriptions and queued messages
+        except Exception:
+            self.close()
+            raise
+        self._present = ev[1]
+        self._up_since = ticks_ms()
+        if self.on_connect:
+            self.on_connect(ev[1])
+
+    def _ensure_link(self, need=False):
+        """Before a command: reconnect if one is due. `need`: the command cannot be queued."""
+        if self.sock is None:
+            if self.reconnect and self._ever_connected:
+                self._try_reconnect()
+            if self.sock is None and (need or not self.reconnect):
                 raise OSError("not connected")
+
+    def _try_reconnect(self):
+        """One attempt if the backoff allows it now; True if connected afterwards."""
+        now = ticks_ms()
+        if ticks_diff(self._retry_at, now) > 0:
+            return False
+        try:
+            self._open()
+        except (OSError, MQTTException) as e:
+            self._retry_at = ticks_add(now, self._backoff.delay(getrandbits(16)))
+            if self.on_disconnect:
+                self.on_disconnect(e)
+            return False
+        self.reconnects += 1
+        return True
+
+    def _lose(self, reason):
+        """The link failed: close it and, with reconnect off, raise `reason`."""
+        self._backoff.connection_ended(ticks_diff(ticks_ms(), self._up_since))
+        self._retry_at = ticks_ms()  # the first attempt is immediate; backoff applies after it
+        self.close()
+        if self.on_disconnect:
+            self.on_disconnect(reason)
+        if not (self.reconnect and self._ever_connected):
+            raise reason
+
+    def _flush(self):
+        s = self._s
+        if self._store and s.dirty:
+            self._store.save(s.unacked())  # before the bytes leave: a reset must not lose them
+        out = s.out
+        if out:
             self.sock.send(out, self.timeout_ms)
             out[0:] = b""  # truncate in place: the buffer keeps its capacity for the next packet
 
+    def _flush_or_lose(self):
+        if self.sock is None:
+            return
+        try:
+            self._flush()
+        except (OSError, MQTTTimeout) as e:
+            self._lose(e)
+
     def _wait(self, kind, pid):
+        """The event (kind, pid), or None if the deadline passed (reconnect on; else it raises)."""
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         while True:
             left = ticks_diff(deadline, ticks_ms())
             ev = self._next(max(left, 0))
-            if ev is not None and ev[0] == kind and (pid is None or ev[1] == pid):
+            if ev is not None and ev[0] == kind and ev[1] == pid:
                 return ev
             if left <= 0:
+                if self.reconnect:
+                    return None
                 raise MQTTTimeout("no answer from the broker within %d ms" % self.timeout_ms)
 
     def _next(self, ms):
-        """Handle the next packet, waiting up to ms (None: no limit) while keeping the link alive."""
-        s = self._s
-        if not self.sock:
-            raise OSError("not connected")
+        """Handle the next packet within ms (None: no limit), keeping the link alive and
+        reconnecting as needed. Returns the event, or None when the time is up."""
         deadline = None if ms is None else ticks_add(ticks_ms(), ms)
         while True:
-            ev = s.next_event()
-            if ev is not None:
-                self._flush()  # acks the session queued while parsing
-                if ev[0] == PUBLISH and self.cb:
-                    if self._flags:
-                        self.cb(ev[1], ev[2], ev[4], ev[3], ev[5])
-                    else:
-                        self.cb(ev[1], ev[2])
-                return ev
-            now = ticks_ms()
-            if s.dead(now):
-                self.close()
-                raise MQTTTimeout("no packet from the broker for 1.5 x keepalive (%d s)" % self.keepalive)
-            wait = s.tick(now)
-            self._flush()
-            if deadline is not None:
-                left = ticks_diff(deadline, now)
-                if wait is None or left < wait:
-                    wait = left
-            if wait is None:
-                wait = 60000  # idle without keepalive: wake now and then, still waiting
-            n = self.sock.recv_into(self._buf, max(wait, 0))
-            if n is None:
+            if self.sock is None:
+                if not (self.reconnect and self._ever_connected):
+                    raise OSError("not connected")
+                if not self._try_reconnect():
+                    wait = ticks_diff(self._retry_at, ticks_ms())
+                    if deadline is not None:
+                        left = ticks_diff(deadline, ticks_ms())
+                        if left <= 0:
+                            return None
+                        wait = min(wait, left)
+                    sleep_ms(max(wait, 1))
+                    continue
+            left = None if deadline is None else ticks_diff(deadline, ticks_ms())
+            try:
+                ev = self._read_event(left)
+            except (OSError, MQTTTimeout, ProtocolError) as e:
+                self._lose(e)
+                continue
+            if ev is None:
                 if deadline is not None and ticks_diff(deadline, ticks_ms()) <= 0:
                     return None
                 continue
-            if n == 0:
-                self.close()
-                raise OSError("connection closed by the broker")
-            s.receive_data(self._view[:n] if n < _CHUNK else self._buf, ticks_ms())
+            if ev[0] == PUBLISH and self.cb:
+                if self._flags:
+                    self.cb(ev[1], ev[2], ev[4], ev[3], ev[5])
+                else:
+                    self.cb(ev[1], ev[2])
+            return ev
+
+    def _read_event(self, ms):
+        """The next event from the link, or None after up to ms of nothing (keepalive served)."""
+        s = self._s
+        ev = s.next_event()
+        if ev is not None:
+            self._flush()  # acks the session queued while parsing
+            return ev
+        now = ticks_ms()
+        if s.dead(now):
+            raise MQTTTimeout("no packet from the broker for 1.5 x keepalive (%d s)" % self.keepalive)
+        wait = s.tick(now)
+        self._flush()
+        if ms is not None and (wait is None or ms < wait):
+            wait = ms
+        n = self.sock.recv_into(self._buf, _IDLE_MS if wait is None else max(wait, 0))
+        if n is None:
+            return None
+        if n == 0:
+            raise OSError("connection closed by the broker")
+        s.receive_data(self._view[:n] if n < _CHUNK else self._buf, ticks_ms())
+        ev = s.next_event()
+        if ev is not None:
+            self._flush()
+        return ev

@@ -28,7 +28,8 @@ def _nodelay(sock):
 if MICROPYTHON:
     import select
     from micropython import const
-    from time import ticks_add, ticks_diff, ticks_ms
+    from random import getrandbits
+    from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
     class Link:
         def __init__(self, sock):
@@ -75,9 +76,13 @@ if MICROPYTHON:
 else:
     import ssl as _ssl
     import time
+    from random import getrandbits
 
     def const(x):
         return x
+
+    def sleep_ms(ms):
+        time.sleep(ms / 1000)
 
     def ticks_ms():
         return int(time.monotonic() * 1000)

@@ -8,7 +8,9 @@ ticks_ms() value the driver reads. Everything the spec makes the client remember
 - outgoing QoS 1 and 2 flows, kept until PUBACK / PUBCOMP, resent with DUP [MQTT-4.4.0-1];
 - incoming QoS 2 ids, held from PUBLISH until PUBREL so a redelivery is not delivered twice
   [MQTT-4.3.3-2];
-- keepalive: when to ping, and when silence means the link is dead.
+- keepalive: when to ping, and when silence means the link is dead;
+- what outlives a connection: subscriptions (sent again when the broker lost them) and the outbox
+  of messages published while offline, sent in order once connected, before any newer message.
 
 Events are tuples whose first item is the packet type they came from (packet.PUBLISH, ...):
   (CONNACK, session_present)
@@ -29,11 +31,15 @@ from .packet import (
     encode_ack, encode_connect, encode_empty, encode_publish, encode_subscribe,
     encode_unsubscribe, parse_header, utf8,
 )
+from .outbox import Outbox
 from .topic import topic_filter, topic_name
 
 MAX_PACKET = const(16384)  # default largest incoming packet body; a board's heap sets the real bound
 MAX_INFLIGHT = const(16)  # outgoing QoS 1/2 flows at once; mosquitto's default is 20
 MAX_HELD = const(64)  # incoming QoS 2 ids awaiting PUBREL; a broker sending more is misbehaving
+MAX_SUBS = const(32)  # subscriptions remembered for restoring; each costs its filter's bytes
+QUEUE_COUNT = const(32)  # default outbox bound in messages ...
+QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
 
 # An outgoing QoS 1/2 flow is a list [pid, qos, state, topic, payload, retain, sent_at], kept in a
 # list in the order first sent: MicroPython dicts do not keep insertion order, and the resend
@@ -43,7 +49,8 @@ _RELEASED = const(1)  # PUBREL sent; waiting for PUBCOMP
 
 
 class Session:
-    def __init__(self, client_id, keepalive=0, max_packet=MAX_PACKET, max_inflight=MAX_INFLIGHT, retry_ms=0):
+    def __init__(self, client_id, keepalive=0, max_packet=MAX_PACKET, max_inflight=MAX_INFLIGHT, retry_ms=0,
+                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
         self.client_id = utf8(client_id, "client_id")
         if not 0 <= keepalive <= 65535:
             raise ValueError("keepalive %d s is outside 0..65535" % keepalive)
@@ -58,8 +65,13 @@ class Session:
         self._pos = 0  # start of the first unparsed byte in _in
         self._pid = 0
         self._flows = []  # outgoing QoS 1/2 flows, oldest first
-        self._pending = {}  # pid -> filters in a SUBSCRIBE (>0) or UNSUBSCRIBE (0) awaiting its ack
+        self._pending = {}  # pid -> (is_subscribe, [filter, ...]) awaiting SUBACK / UNSUBACK
         self._held = set()  # incoming QoS 2 ids: delivered, not yet released
+        self.subs = {}  # filter -> qos, restored after a reconnect that lost them
+        self.outbox = Outbox(queue_count, queue_bytes)
+        self.queue_qos0 = queue_qos0  # also keep QoS 0 messages published while offline
+        self.resends = 0
+        self.dirty = False  # the unacknowledged messages changed since unacked() was last saved
         self._awaiting_connack = False
         self._clean = True
         self._last_in = self._last_out = self._ping_at = 0
@@ -80,11 +92,14 @@ class Session:
         self._in = bytearray()
         self._pos = 0
         self._clean = clean_session
-        if clean_session:
-            # [MQTT-3.1.2-6]: a clean session starts with no state on either side.
-            self._flows.clear()
-            self._held.clear()
-        self._pending.clear()  # an unanswered SUBSCRIBE died with the old connection
+        if clean_session and (self._flows or self._held):
+            # [MQTT-3.1.2-6]: a clean session starts with no protocol state on either side. A
+            # message the broker never confirmed is not dropped: it goes out again as a new one.
+            # One it confirmed with PUBREC is the broker's now and is done.
+            self.outbox.put_front([(f[3], f[4], f[1], f[5]) for f in self._flows if f[2] == _SENT])
+            self._flows = []
+            self._held = set()
+            self.dirty = True
         self.connected = False
         self._awaiting_connack = True
         self._pinging = False
@@ -96,20 +111,41 @@ class Session:
         )
 
     def publish(self, now, topic, payload, qos=0, retain=False):
-        """Queue a PUBLISH; returns its packet id (0 for QoS 0)."""
+        """Send a PUBLISH; returns its packet id (0 for QoS 0), or None if it went to the outbox.
+
+        Offline, or behind earlier queued messages, or with the in-flight window full, a QoS 1/2
+        message (QoS 0 too with queue_qos0) waits in the outbox; a QoS 0 one is dropped and
+        counted in outbox.dropped.
+        """
         _check_qos(qos)
-        self._need_connection()
         topic = topic_name(topic)
         payload = _payload(payload)
+        if self.connected and not self.outbox.items and len(self._flows) < self.max_inflight:
+            return self._send_publish(now, topic, payload, qos, retain)
+        if qos or self.queue_qos0:
+            self.outbox.put((topic, payload, qos, retain))
+            self.dirty = True
+            self._drain(now)
+        else:
+            self.outbox.dropped += 1
+        return None
+
+    def _send_publish(self, now, topic, payload, qos, retain):
         pid = 0
         if qos:
-            if len(self._flows) >= self.max_inflight:
-                raise MQTTException("%d QoS 1/2 messages already in flight" % self.max_inflight)
             pid = self._new_pid()
             self._flows.append([pid, qos, _SENT, topic, payload, retain, now])
+            self.dirty = True
         encode_publish(self.out, topic, payload, qos, retain, 0, pid)
         self._last_out = now
         return pid
+
+    def _drain(self, now):
+        """Send outbox messages, oldest first, while connected and the window has room."""
+        box = self.outbox
+        while self.connected and box.items and len(self._flows) < self.max_inflight:
+            m = box.pop()
+            self._send_publish(now, m[0], m[1], m[2], m[3])
 
     def subscribe(self, now, filters):
         """filters: a list of (filter, qos). Returns the SUBSCRIBE's packet id."""
@@ -120,8 +156,15 @@ class Session:
             checked.append((topic_filter(f), qos))
         if not checked:
             raise ValueError("SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]")
+        for f, qos in checked:
+            if f not in self.subs and len(self.subs) >= MAX_SUBS:
+                raise MQTTException("more than %d subscriptions to remember" % MAX_SUBS)
+            self.subs[f] = qos
+        return self._send_subscribe(now, checked)
+
+    def _send_subscribe(self, now, checked):
         pid = self._new_pid()
-        self._pending[pid] = len(checked)
+        self._pending[pid] = (True, [f for f, _ in checked])
         encode_subscribe(self.out, pid, checked)
         self._last_out = now
         return pid
@@ -131,8 +174,10 @@ class Session:
         checked = [topic_filter(f) for f in filters]
         if not checked:
             raise ValueError("UNSUBSCRIBE needs at least one filter [MQTT-3.10.3-2]")
+        for f in checked:
+            self.subs.pop(f, None)
         pid = self._new_pid()
-        self._pending[pid] = 0
+        self._pending[pid] = (False, checked)
         encode_unsubscribe(self.out, pid, checked)
         self._last_out = now
         return pid
@@ -150,10 +195,32 @@ class Session:
         self.connected = False
 
     def connection_lost(self):
-        """The driver's link is gone; keep the session's flows for a resend on reconnect."""
+        """The driver's link is gone; flows, subscriptions and the outbox wait for a reconnect."""
         self.connected = False
         self._awaiting_connack = False
         self.out[0:] = b""
+
+    # --- persistence: the driver saves unacked() when `dirty`, and restores it at boot -----------
+
+    def unacked(self):
+        """Every QoS 1/2 message not yet acknowledged, oldest first, as
+        (pid, qos, state, topic, payload, retain); pid 0 for one still in the outbox.
+        Clears `dirty`: the caller is about to save this."""
+        self.dirty = False
+        r = [(f[0], f[1], f[2], f[3], f[4], f[5]) for f in self._flows]
+        for m in self.outbox.items:
+            if m[2]:
+                r.append((0, m[2], _SENT, m[0], m[1], m[3]))
+        return r
+
+    def restore(self, records, now):
+        """Take back what unacked() returned before a reset. Flows keep their ids, so a
+        clean_session=False reconnect resends them as the same messages."""
+        for pid, qos, state, topic, payload, retain in records:
+            if pid and self._flow(pid) is None and len(self._flows) < self.max_inflight:
+                self._flows.append([pid, qos, state, topic, payload, retain, now])
+            elif state == _SENT:
+                self.outbox.put((topic, payload, qos, retain))
 
     # --- time ----------------------------------------------------------------------------------
 
@@ -235,10 +302,22 @@ class Session:
             if present and self._clean:
                 raise ProtocolError("session present on a clean session [MQTT-3.2.2-1]")
             self.connected = True
+            now = self._last_in
             # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
             # no session on the broker's side they still must: the message was never confirmed.
             for flow in self._flows:
-                self._resend(flow, self._last_out)
+                self._resend(flow, now)
+            # Subscriptions: all of them if the broker has no session for us; otherwise only
+            # requests the old connection took with it unanswered.
+            pending = self._pending
+            self._pending = {}
+            if not present and self.subs:
+                self._send_subscribe(now, list(self.subs.items()))
+            elif present:
+                for is_sub, filters in pending.values():
+                    if is_sub:
+                        self._send_subscribe(now, [(f, self.subs[f]) for f in filters if f in self.subs])
+            self._drain(now)
             return (CONNACK, present)
         if kind == CONNACK:
             raise ProtocolError("a second CONNACK [MQTT-3.2.0-1]")
@@ -252,7 +331,8 @@ class Session:
                 self._held.discard(pid)
                 encode_ack(self.out, PUBCOMP, pid)
             elif kind == UNSUBACK:
-                if self._pending.get(pid) == 0:
+                req = self._pending.get(pid)
+                if req is not None and not req[0]:
                     del self._pending[pid]
             else:
                 flow = self._flow(pid)
@@ -266,14 +346,22 @@ class Session:
                         raise ProtocolError("PUBCOMP for id %d before PUBREC" % pid)
                     else:
                         self._flows.remove(flow)
+                        self.dirty = True
+                        self._drain(self._last_in)
             return (kind, pid)
         if kind == SUBACK:
             pid, codes = decode_suback(body)
-            n = self._pending.get(pid)
-            if n:
-                if n != len(codes):
-                    raise ProtocolError("SUBACK has %d codes for %d filters [MQTT-3.9.3-1]" % (len(codes), n))
+            req = self._pending.get(pid)
+            if req is not None and req[0]:
+                filters = req[1]
+                if len(filters) != len(codes):
+                    raise ProtocolError(
+                        "SUBACK has %d codes for %d filters [MQTT-3.9.3-1]" % (len(codes), len(filters))
+                    )
                 del self._pending[pid]
+                for f, code in zip(filters, codes):
+                    if code == 0x80:
+                        self.subs.pop(f, None)  # refused: nothing to restore later
             return (SUBACK, pid, codes)
         if kind == PINGRESP:
             decode_empty(kind, body)
@@ -324,6 +412,7 @@ class Session:
         else:
             encode_ack(self.out, PUBREL, flow[0])
         flow[6] = self._last_out = now
+        self.resends += 1
 
     @property
     def inflight(self):

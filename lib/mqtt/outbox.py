@@ -1,0 +1,36 @@
+"""Messages accepted by publish() that could not go out yet: the offline queue.
+
+A node keeps publishing while its WiFi or broker is away; the outbox holds those messages, oldest
+first, until the session is connected again. It is bounded both in messages and in bytes, because
+a board has no room for an unbounded backlog; when full, the oldest message is dropped and counted.
+"""
+
+
+class Outbox:
+    def __init__(self, max_count, max_bytes):
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self.items = []  # (topic, payload, qos, retain), oldest first
+        self.bytes = 0
+        self.dropped = 0
+
+    def put(self, msg):
+        self.items.append(msg)
+        self.bytes += len(msg[0]) + len(msg[1])
+        while len(self.items) > self.max_count or self.bytes > self.max_bytes:
+            self._pop(0)
+            self.dropped += 1
+
+    def put_front(self, msgs):
+        """Put back messages that must go before everything queued (a lost in-flight window)."""
+        self.items[0:0] = msgs
+        for m in msgs:
+            self.bytes += len(m[0]) + len(m[1])
+
+    def pop(self):
+        return self._pop(0)
+
+    def _pop(self, i):
+        m = self.items.pop(i)
+        self.bytes -= len(m[0]) + len(m[1])
+        return m

@@ -1,0 +1,87 @@
+"""Unacknowledged QoS 1/2 messages kept in a file, so they survive a reset or deep sleep.
+
+The file is rewritten whole (to path + ".tmp", then renamed over the old one) whenever the set of
+unacknowledged messages changes, so a power cut leaves either the old file or the new one. A CRC32
+over the content catches a torn or corrupted file: it is reported in `problem`, moved aside to
+path + ".bad", and the client starts empty instead of failing to boot.
+
+Format: b"MQS1", then per message: flags (qos | state << 2 | retain << 4), packet id (0 while
+queued), topic length (2 bytes), payload length (4 bytes), topic, payload; then the CRC32 of all
+that, 4 bytes big-endian.
+"""
+import os
+import struct
+from binascii import crc32
+
+_MAGIC = b"MQS1"
+_HEAD = ">BHHI"
+
+
+class FileStore:
+    def __init__(self, path):
+        self.path = path
+        self.problem = None  # why the last load() found nothing usable, for the console
+
+    def save(self, records):
+        """records: (pid, qos, state, topic, payload, retain) tuples or lists; [] deletes the file."""
+        if not records:
+            self._remove(self.path)
+            return
+        tmp = self.path + ".tmp"
+        crc = 0
+        with open(tmp, "wb") as f:
+            f.write(_MAGIC)
+            crc = crc32(_MAGIC, crc)
+            for pid, qos, state, topic, payload, retain in records:
+                payload = payload or b""
+                head = struct.pack(_HEAD, qos | state << 2 | retain << 4, pid, len(topic), len(payload))
+                for part in (head, topic, payload):
+                    f.write(part)
+                    crc = crc32(part, crc)
+            f.write(struct.pack(">I", crc & 0xFFFFFFFF))
+        os.rename(tmp, self.path)
+
+    def load(self):
+        """The saved records, oldest first; [] (and `problem` set) if the file is damaged."""
+        self.problem = None
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return []  # no file: nothing was pending
+        try:
+            return _parse(data)
+        except ValueError as e:
+            self.problem = "%s: %s; its messages are skipped (kept as %s.bad)" % (self.path, e, self.path)
+            self._remove(self.path + ".bad")
+            os.rename(self.path, self.path + ".bad")
+            return []
+
+    def _remove(self, path):
+        try:
+            os.remove(path)
+        except OSError:
+            pass  # already gone
+
+
+def _parse(data):
+    if len(data) < 8 or data[:4] != _MAGIC:
+        raise ValueError("not a message store (%d bytes)" % len(data))
+    if crc32(data[:-4]) & 0xFFFFFFFF != struct.unpack(">I", data[-4:])[0]:
+        raise ValueError("checksum mismatch (truncated or corrupt)")
+    records = []
+    i = 4
+    end = len(data) - 4
+    size = struct.calcsize(_HEAD)
+    while i < end:
+        if i + size > end:
+            raise ValueError("record header cut at byte %d" % i)
+        flags, pid, tlen, plen = struct.unpack_from(_HEAD, data, i)
+        i += size
+        if i + tlen + plen > end or flags & 3 not in (1, 2):
+            raise ValueError("bad record at byte %d" % (i - size))
+        topic = data[i : i + tlen]
+        payload = data[i + tlen : i + tlen + plen]
+        i += tlen + plen
+        records.append((pid, flags & 3, flags >> 2 & 3, topic, payload, flags >> 4 & 1))
+    return records
