@@ -217,7 +217,7 @@ class Session:
         """Take back what unacked() returned before a reset. Flows keep their ids, so a
         clean_session=False reconnect resends them as the same messages."""
         for pid, qos, state, topic, payload, retain in records:
-            if pid and self._flow(pid) is None and len(self._flows) < self.max_inflight:
+            if pid and self.flow(pid) is None and len(self._flows) < self.max_inflight:
                 self._flows.append([pid, qos, state, topic, payload, retain, now])
             elif state == _SENT:
                 self.outbox.put((topic, payload, qos, retain))
@@ -335,7 +335,7 @@ class Session:
                 if req is not None and not req[0]:
                     del self._pending[pid]
             else:
-                flow = self._flow(pid)
+                flow = self.flow(pid)
                 if flow is not None and flow[1] == (1 if kind == PUBACK else 2):
                     if kind == PUBREC:
                         if flow[2] == _SENT:
@@ -395,11 +395,12 @@ class Session:
         pid = self._pid
         while True:
             pid = pid % 65535 + 1  # ids run 1..65535 [MQTT-2.3.1-1]
-            if self._flow(pid) is None and pid not in self._pending:
+            if self.flow(pid) is None and pid not in self._pending:
                 self._pid = pid
                 return pid
 
-    def _flow(self, pid):
+    def flow(self, pid):
+        """The in-flight record of an outgoing QoS 1/2 message, or None once complete."""
         for flow in self._flows:
             if flow[0] == pid:
                 return flow

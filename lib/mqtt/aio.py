@@ -1,0 +1,309 @@
+"""An asyncio MQTT client over the same Session as MQTTClient, for MicroPython and CPython.
+
+    async with Client("127.0.0.1", client_id="node-1") as c:
+        await c.subscribe("cmd/#", qos=1)
+        await c.publish("sensor/t", "21.5", qos=1)
+        async for msg in c.messages:
+            print(msg.topic, msg.payload)
+
+One task owns the connection: it reads, feeds the session and wakes whoever waits for what
+arrived (an acknowledgement sets that publisher's Event at once: no polling). A second task only
+sleeps until the session's next keepalive deadline. Publishes run concurrently up to the
+in-flight window; when the link drops, the connection task reconnects with backoff and the
+session resends what was in flight, exactly as in the blocking client.
+"""
+import asyncio
+
+from .backoff import Backoff
+from .compat import const, getrandbits, ticks_ms
+from .errors import MQTTException, MQTTTimeout, SubscribeRefused
+from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
+from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+
+_READ = const(512)
+INCOMING = const(32)  # default bound of the incoming message queue
+
+
+class Message:
+    """A received message. Attributes rather than a tuple so code reads msg.topic."""
+
+    def __init__(self, topic, payload, qos, retain, dup):
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+
+
+class _Messages:
+    """The bounded incoming queue, iterated with `async for`. When full, the oldest message is
+    dropped and counted (Client.counters()["dropped_in"]): a slow consumer loses the stalest
+    readings rather than stalling the connection task, which must keep acknowledging."""
+
+    def __init__(self, bound):
+        self.bound = bound
+        self.items = []
+        self.dropped = 0
+        self._ready = asyncio.Event()
+
+    def put(self, m):
+        self.items.append(m)
+        if len(self.items) > self.bound:
+            self.items.pop(0)
+            self.dropped += 1
+        self._ready.set()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while not self.items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.items.pop(0)
+
+
+class Client:
+    def __init__(self, server, port=0, client_id="", user=None, password=None, keepalive=60, ssl=None,
+                 clean_session=True, will=None, timeout=10, max_packet=MAX_PACKET, reconnect=True,
+                 backoff=(0.1, 1.0), inflight=MAX_INFLIGHT, incoming=INCOMING,
+                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
+        if port == 0:
+            port = 8883 if ssl else 1883
+        self.server = server
+        self.port = port
+        self.user = user
+        self.password = password
+        self.ssl = ssl
+        self.clean_session = clean_session
+        self.timeout = timeout
+        self.reconnect = reconnect
+        self.reconnects = 0
+        self.messages = _Messages(incoming)
+        self.connected = asyncio.Event()  # set while connected
+        self.disconnected = asyncio.Event()  # set while not connected
+        self.disconnected.set()
+        self.last_error = None  # what ended the last connection
+        self._s = Session(client_id, keepalive, max_packet, inflight, 0, queue_count, queue_bytes, queue_qos0)
+        if will:
+            self._s.set_will(*will)  # (topic, message, qos, retain)
+        self._backoff = Backoff(int(backoff[0] * 1000), int(backoff[1] * 1000))
+        self._waiters = {}  # (kind, pid) -> [Event, result]
+        self._room = asyncio.Event()  # set when the in-flight window has room
+        self._reader = self._writer = None
+        self._tasks = []
+        self._up_since = 0
+        self._closing = False
+
+    async def __aenter__(self):
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.disconnect()
+
+    # --- public API ------------------------------------------------------------------------------
+
+    async def connect(self):
+        """Connect (errors are raised: the first connection is the caller's), then keep the
+        connection up in the background; returns the session-present flag."""
+        self._closing = False
+        present = await self._open()
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._keepalive())]
+        return present
+
+    async def publish(self, topic, payload, qos=0, retain=False):
+        """Returns True once the QoS flow is complete; False when the message went to the outbox
+        (offline): it is sent after the reconnect. Cancelling the caller never cancels the flow."""
+        s = self._s
+        while s.connected and s.inflight >= s.max_inflight:
+            self._room.clear()
+            await self._room.wait()
+        pid = s.publish(ticks_ms(), topic, payload, qos, retain)
+        if not pid:
+            await self._send()
+            return pid is not None
+        w = self._waiters[(PUBACK if qos == 1 else PUBCOMP, pid)] = [asyncio.Event(), None]
+        await self._send()
+        try:
+            await w[0].wait()
+        finally:
+            self._waiters.pop((PUBACK if qos == 1 else PUBCOMP, pid), None)
+        return w[1]
+
+    async def subscribe(self, topic_filter, qos=0):
+        """Returns the granted QoS; raises SubscribeRefused on 0x80. Restored on reconnect."""
+        codes = await self._request(SUBACK, self._s.subscribe(ticks_ms(), ((topic_filter, qos),)))
+        if codes[0] == 0x80:
+            raise SubscribeRefused(topic_filter, 0x80)
+        return codes[0]
+
+    async def unsubscribe(self, topic_filter):
+        await self._request(UNSUBACK, self._s.unsubscribe(ticks_ms(), (topic_filter,)))
+
+    async def disconnect(self):
+        """DISCONNECT (the broker drops the will), close, and stop reconnecting."""
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        self._tasks = []
+        if self._writer:
+            self._s.disconnect()
+            try:
+                await self._send()
+            except (OSError, MQTTException):
+                pass  # already gone: closing is all that is left
+            await self._close()
+        self._lost()
+
+    def counters(self):
+        s = self._s
+        return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
+                "queued": len(s.outbox.items), "inflight": s.inflight, "dropped_in": self.messages.dropped}
+
+    # --- the connection ----------------------------------------------------------------------------
+
+    async def _open(self):
+        s = self._s
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(self.server, self.port, ssl=self.ssl,
+                                    server_hostname=self.server if self.ssl else None),
+            self.timeout,
+        )
+        try:
+            s.connect(ticks_ms(), self.clean_session, self.user, self.password)
+            await self._send()
+            ev = None
+            while ev is None:
+                data = await asyncio.wait_for(self._reader.read(_READ), self.timeout)
+                if not data:
+                    raise OSError("connection closed by the broker before CONNACK")
+                s.receive_data(data, ticks_ms())
+                ev = s.next_event()
+            await self._send()  # resends, restored subscriptions and the outbox
+        except BaseException:
+            await self._close()
+            raise
+        self._up_since = ticks_ms()
+        self.connected.set()
+        self.disconnected.clear()
+        self._wake_orphans()
+        return ev[1]
+
+    async def _run(self):
+        """Read and dispatch until the link fails; then reconnect with backoff, unless closing."""
+        while True:
+            try:
+                await self._read_loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.last_error = e
+            await self._close()
+            self._lost()
+            if not self.reconnect or self._closing:
+                self._fail_waiters(self.last_error or OSError("disconnected"))
+                return
+            self._backoff.connection_ended(ticks_ms() - self._up_since)
+            while True:
+                try:
+                    await self._open()
+                    self.reconnects += 1
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    self.last_error = e
+                    await asyncio.sleep(self._backoff.delay(getrandbits(16)) / 1000)
+
+    async def _read_loop(self):
+        s = self._s
+        while True:
+            data = await self._reader.read(_READ)
+            if not data:
+                raise OSError("connection closed by the broker")
+            s.receive_data(data, ticks_ms())
+            while True:
+                ev = s.next_event()
+                if ev is None:
+                    break
+                self._dispatch(ev)
+            await self._send()  # acknowledgements the session queued
+
+    def _dispatch(self, ev):
+        kind = ev[0]
+        if kind == PUBLISH:
+            self.messages.put(Message(ev[1], ev[2], ev[3], ev[4], ev[5]))
+        elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
+            w = self._waiters.get((kind, ev[1]))
+            if w:
+                w[1] = ev[2] if kind == SUBACK else True
+                w[0].set()
+            if kind != SUBACK and kind != UNSUBACK:
+                self._room.set()
+
+    async def _keepalive(self):
+        """Sleep until the session's next deadline; ping, resend, or drop a dead link."""
+        s = self._s
+        while True:
+            now = ticks_ms()
+            if s.dead(now):
+                self.last_error = MQTTTimeout("no packet from the broker for 1.5 x keepalive")
+                await self._close()  # the connection task sees the closed stream and reconnects
+                wait = None
+            else:
+                wait = s.tick(now)
+                try:
+                    await self._send()
+                except (OSError, MQTTException):
+                    pass  # the connection task handles the failure
+            await asyncio.sleep((1000 if wait is None else max(wait, 10)) / 1000)
+
+    async def _send(self):
+        out = self._s.out
+        if out and self._writer:
+            self._writer.write(out)  # copies (CPython's transport, MicroPython's out_buf)
+            out[0:] = b""
+            await asyncio.wait_for(self._writer.drain(), self.timeout)
+
+    async def _request(self, kind, pid):
+        w = self._waiters[(kind, pid)] = [asyncio.Event(), None]
+        try:
+            await self._send()
+            await asyncio.wait_for(w[0].wait(), self.timeout)
+        except asyncio.TimeoutError:
+            raise MQTTTimeout("no answer from the broker within %d s" % self.timeout)
+        finally:
+            self._waiters.pop((kind, pid), None)
+        if isinstance(w[1], Exception):
+            raise w[1]
+        return w[1]
+
+    async def _close(self):
+        w = self._writer
+        self._reader = self._writer = None
+        self._s.connection_lost()
+        if w:
+            w.close()
+            try:
+                await w.wait_closed()
+            except Exception:
+                pass  # a broken socket may fail to close cleanly; it is closed either way
+
+    def _lost(self):
+        self.connected.clear()
+        self.disconnected.set()
+        self._room.set()  # publishers waiting for room go to the outbox now
+
+    def _wake_orphans(self):
+        """After a reconnect, a publisher whose flow the session re-queued under a new id (clean
+        session) will never see its old id acknowledged: tell it the message went to the outbox."""
+        for key, w in self._waiters.items():
+            if key[0] in (PUBACK, PUBCOMP) and self._s.flow(key[1]) is None:
+                w[1] = False
+                w[0].set()
+
+    def _fail_waiters(self, e):
+        for key, w in self._waiters.items():
+            w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
+            w[0].set()
