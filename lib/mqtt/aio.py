@@ -219,16 +219,16 @@ class Client:
     async def _read_loop(self):
         s = self._s
         while True:
+            # Events first: what arrived with the CONNACK is already buffered.
+            ev = s.next_event()
+            while ev is not None:
+                self._dispatch(ev)
+                ev = s.next_event()
+            await self._send()  # acknowledgements the session queued
             data = await self._reader.read(_READ)
             if not data:
                 raise OSError("connection closed by the broker")
             s.receive_data(data, ticks_ms())
-            while True:
-                ev = s.next_event()
-                if ev is None:
-                    break
-                self._dispatch(ev)
-            await self._send()  # acknowledgements the session queued
 
     def _dispatch(self, ev):
         kind = ev[0]

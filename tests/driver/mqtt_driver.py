@@ -79,6 +79,7 @@ class Driver:
     def __init__(self):
         self.client = None
         self.messages = []
+        self.events = []  # ["connect", session_present] / ["disconnect", class name, str(reason)]
 
     def record(self, topic, msg, retain, qos, dup):
         # Copies: a client may hand out views into a buffer it reuses.
@@ -92,6 +93,38 @@ class Driver:
             kwargs["ssl"] = make_ssl_context(tls["ca"], tls.get("verify", True))
         self.client = MQTTClient(**kwargs)
         self.client.set_callback(self.record, flags=True)
+        self.client.on_connect = lambda present: self.events.append(["connect", present])
+        self.client.on_disconnect = lambda e: self.events.append(
+            ["disconnect", None if e is None else type(e).__name__, str(e)]
+        )
+
+    def _events(self):
+        taken, self.events = self.events, []
+        return taken
+
+    def _publish_many(self, topic, count, qos, first=0, payload_size=0):
+        # Publishes count messages whose payloads are the decimal sequence numbers first..,
+        # padded with "." to payload_size; one request instead of count, so the driver's
+        # round trips do not dominate. Returns the publish() results that were not True.
+        not_confirmed = []
+        for i in range(first, first + count):
+            p = str(i)
+            if len(p) < payload_size:
+                p = p + "." * (payload_size - len(p))
+            r = self.client.publish(topic, p, qos=qos)
+            if r is not True and qos:
+                not_confirmed.append(i)
+        return not_confirmed
+
+    def _poll_for(self, seconds):
+        # Keeps the client serviced (pings, resends, reconnects, deliveries) for a while.
+        start, limit = now_ms(), int(seconds * 1000)
+        for _ in range(MAX_WAIT_ITERATIONS):
+            left = limit - elapsed_ms(start)
+            if left <= 0:
+                break
+            self.client.wait_msg(timeout=min(left / 1000, WAIT_SLICE_S))
+        return len(self.messages)
 
     def _messages(self):
         taken, self.messages = self.messages, []
