@@ -215,17 +215,20 @@ class MQTTClient:
         if not (self.reconnect and self._ever_connected):
             raise reason
 
+    def _save(self):
+        if self._store and self._s.dirty:
+            self._store.save(self._s.unacked())
+
     def _flush(self):
-        s = self._s
-        if self._store and s.dirty:
-            self._store.save(s.unacked())  # before the bytes leave: a reset must not lose them
-        out = s.out
+        self._save()  # before the bytes leave: a reset must not lose them
+        out = self._s.out
         if out:
             self.sock.send(out, self.timeout_ms)
             out[0:] = b""  # truncate in place: the buffer keeps its capacity for the next packet
 
     def _flush_or_lose(self):
         if self.sock is None:
+            self._save()  # a message queued offline must survive a reset too
             return
         try:
             self._flush()

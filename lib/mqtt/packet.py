@@ -96,15 +96,46 @@ def utf8(s, what):
         b = s.encode()
     else:
         b = bytes(s)
-        try:
-            b.decode()
-        except UnicodeError:
+        if not well_formed(b):
             raise ValueError("%s is not valid UTF-8" % what)
     if len(b) > MAX_STRING:
         raise ValueError("%s is %d bytes; MQTT strings hold at most 65,535" % (what, len(b)))
     if b"\x00" in b:
         raise ValueError("%s contains NUL" % what)
     return b
+
+
+def well_formed(b):
+    """Whether b is well-formed UTF-8 (RFC 3629): no overlong forms, surrogates or code points
+    above U+10FFFF. bytes.decode() is not enough: MicroPython's accepts all three."""
+    if not b or max(b) < 0x80:
+        return True  # ASCII, the usual topic: one C-level scan
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= c <= 0xDF:
+            k, lo, hi = 1, 0x80, 0xBF
+        elif 0xE0 <= c <= 0xEF:
+            # E0 needs A0.. (else overlong); ED stops at 9F (else a surrogate)
+            k, lo, hi = 2, 0xA0 if c == 0xE0 else 0x80, 0x9F if c == 0xED else 0xBF
+        elif 0xF0 <= c <= 0xF4:
+            # F0 needs 90.. (else overlong); F4 stops at 8F (else above U+10FFFF)
+            k, lo, hi = 3, 0x90 if c == 0xF0 else 0x80, 0x8F if c == 0xF4 else 0xBF
+        else:
+            return False
+        if i + k >= n:
+            return False
+        if not lo <= b[i + 1] <= hi:
+            return False
+        for j in range(i + 2, i + k + 1):
+            if not 0x80 <= b[j] <= 0xBF:
+                return False
+        i += k + 1
+    return True
 
 
 def get_u16(body, i):
@@ -120,9 +151,7 @@ def get_str(body, i):
     if i + n > len(body):
         raise ProtocolError("string of %d bytes runs past the packet" % n)
     s = bytes(body[i : i + n])
-    try:
-        s.decode()
-    except UnicodeError:
+    if not well_formed(s):
         raise ProtocolError("ill-formed UTF-8 string [MQTT-1.5.3-1]")
     if b"\x00" in s:
         raise ProtocolError("string contains U+0000 [MQTT-1.5.3-2]")

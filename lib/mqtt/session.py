@@ -81,7 +81,7 @@ class Session:
 
     def set_will(self, topic, message, qos=0, retain=False):
         _check_qos(qos)
-        self.will = (topic_name(topic), _payload(message), qos, bool(retain))
+        self.will = (topic_name(topic), _binary(message, "will message"), qos, bool(retain))
 
     def connect(self, now, clean_session=True, user=None, password=None):
         """Start a connection: a fresh input buffer, then CONNECT."""
@@ -89,6 +89,9 @@ class Session:
             raise ValueError("an empty client_id needs clean_session=True [MQTT-3.1.3-7]")
         if password is not None and user is None:
             raise ValueError("a password needs a user name [MQTT-3.1.2-22]")
+        # Checked before any state changes, so a bad argument leaves nothing half-queued.
+        user = None if user is None else utf8(user, "user")
+        password = None if password is None else _binary(password, "password")
         self._in = bytearray()
         self._pos = 0
         self._clean = clean_session
@@ -106,8 +109,7 @@ class Session:
         self._last_in = self._last_out = now
         encode_connect(
             self.out, self.client_id, self.keepalive_ms // 1000, clean_session, self.will,
-            None if user is None else utf8(user, "user"),
-            None if password is None else _payload(password),
+            user, password,
         )
 
     def publish(self, now, topic, payload, qos=0, retain=False):
@@ -176,6 +178,9 @@ class Session:
             raise ValueError("UNSUBSCRIBE needs at least one filter [MQTT-3.10.3-2]")
         for f in checked:
             self.subs.pop(f, None)
+        return self._send_unsubscribe(now, checked)
+
+    def _send_unsubscribe(self, now, checked):
         pid = self._new_pid()
         self._pending[pid] = (False, checked)
         encode_unsubscribe(self.out, pid, checked)
@@ -260,6 +265,11 @@ class Session:
     # --- input ---------------------------------------------------------------------------------
 
     def receive_data(self, data, now):
+        if self._pos:
+            # Drop the packets already handled before a partial one, so steady traffic that
+            # never ends exactly on a packet boundary does not grow the buffer.
+            self._in[0 : self._pos] = b""
+            self._pos = 0
         self._in.extend(data)
         self._last_in = now
 
@@ -316,7 +326,11 @@ class Session:
             elif present:
                 for is_sub, filters in pending.values():
                     if is_sub:
-                        self._send_subscribe(now, [(f, self.subs[f]) for f in filters if f in self.subs])
+                        filters = [(f, self.subs[f]) for f in filters if f in self.subs]
+                        if filters:
+                            self._send_subscribe(now, filters)
+                    else:
+                        self._send_unsubscribe(now, filters)
             self._drain(now)
             return (CONNACK, present)
         if kind == CONNACK:
@@ -341,6 +355,7 @@ class Session:
                         if flow[2] == _SENT:
                             flow[2] = _RELEASED
                             flow[4] = None  # the payload is no longer needed: free it now
+                            flow[6] = self._last_in  # the PUBREL's retry timer starts now
                         encode_ack(self.out, PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
                     elif kind == PUBCOMP and flow[2] != _RELEASED:
                         raise ProtocolError("PUBCOMP for id %d before PUBREC" % pid)
@@ -428,3 +443,11 @@ def _check_qos(qos):
 def _payload(p):
     """Payloads are binary; a str is sent as its UTF-8 bytes."""
     return p.encode() if isinstance(p, str) else p
+
+
+def _binary(p, what):
+    """A length-prefixed binary field (will message, password): at most 65,535 bytes."""
+    p = _payload(p)
+    if len(p) > 65535:
+        raise ValueError("%s is %d bytes; MQTT allows at most 65,535" % (what, len(p)))
+    return p

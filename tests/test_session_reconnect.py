@@ -1,0 +1,75 @@
+"""What a Session carries across a reconnect: unacknowledged flows, resent in their original order
+with their ids for a persistent session, as new messages for a clean one; and pending subscriptions.
+"""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from runtime import LIB
+
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
+
+from mqtt import broker_codec, packet  # noqa: E402
+from mqtt.packet import CONNACK, PUBLISH, PUBREC, PUBREL, SUBSCRIBE  # noqa: E402
+from sans_io import ack, connack, connected, receive, sent, sent_ack, sent_publish  # noqa: E402
+
+
+def test_reconnect_resends_unacknowledged_flows_in_original_order() -> None:
+    """[MQTT-4.4.0-1] after a reconnect with CleanSession=0, unacknowledged PUBLISH go out again
+    with DUP=1 and their ids, and a QoS 2 flow that got PUBREC resumes with PUBREL; [MQTT-4.6.0-1]
+    in the order first sent."""
+    s = connected(clean_session=False)
+    a = s.publish(0, "a", b"1", 1)
+    b = s.publish(0, "b", b"2", 2)
+    c = s.publish(0, "c", b"3", 2)
+    d = s.publish(0, "d", b"4", 1)
+    receive(s, ack(PUBREC, b))
+    s.connection_lost()
+    s.connect(100, clean_session=False)
+    (connect_packet,) = sent(s)
+    assert broker_codec.decode_connect(connect_packet[2])[2] == 0  # CleanSession=0
+    assert receive(s, connack(1, 0), now=100) == (CONNACK, 1)
+    assert sent(s) == [
+        sent_publish(b"a", b"1", 1, a, 1),
+        sent_ack(PUBREL, b),
+        sent_publish(b"c", b"3", 2, c, 1),
+        sent_publish(b"d", b"4", 1, d, 1),
+    ]
+    assert s.inflight == 4
+
+
+def test_clean_reconnect_sends_unconfirmed_messages_again_as_new_ones() -> None:
+    """[MQTT-3.1.2-6] CleanSession=1 drops the protocol state on both sides, so old ids mean nothing:
+    a message the broker never confirmed goes out as a new PUBLISH (new id, DUP=0), and one past
+    PUBREC is the broker's and is not sent again."""
+    s = connected()
+    s.publish(0, "a", b"1", 1)
+    confirmed = s.publish(0, "b", b"2", 2)
+    s.publish(0, "c", b"3", 2)
+    receive(s, ack(PUBREC, confirmed))
+    s.connection_lost()
+    s.connect(100, clean_session=True)
+    s.out[0:] = b""
+    assert receive(s, connack(0, 0), now=100) == (CONNACK, 0)
+    resent = sent(s)
+    assert [(kind, flags) for kind, flags, _ in resent] == [(PUBLISH, 1 << 1), (PUBLISH, 2 << 1)]
+    assert [packet.decode_publish(flags, body)[0::2] for _, flags, body in resent] == [(b"a", b"1"), (b"c", b"3")]
+    assert s.inflight == 2
+
+
+def test_reconnect_never_sends_a_subscribe_without_filters() -> None:
+    """[MQTT-3.8.3-3] a SUBSCRIBE has at least one filter; a broker closes the connection otherwise.
+    Case: SUBSCRIBE then UNSUBSCRIBE of the same filter, link lost before either ack, persistent
+    session resumed."""
+    s = connected(clean_session=False)
+    s.subscribe(0, [("a", 1)])
+    s.unsubscribe(0, ["a"])
+    s.connection_lost()
+    s.connect(100, clean_session=False)
+    s.out[0:] = b""
+    assert receive(s, connack(1, 0), now=100) == (CONNACK, 1)
+    subscribes = [body for kind, _, body in sent(s) if kind == SUBSCRIBE]
+    assert all(len(body) > 2 for body in subscribes), "SUBSCRIBE with a packet id and no filters"
