@@ -19,6 +19,7 @@ from .compat import const, getrandbits, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .store import FileStore
 
 _READ = const(512)
 INCOMING = const(32)  # default bound of the incoming message queue
@@ -67,7 +68,7 @@ class Client:
     def __init__(self, server, port=0, client_id="", user=None, password=None, keepalive=60, ssl=None,
                  clean_session=True, will=None, timeout=10, max_packet=MAX_PACKET, reconnect=True,
                  backoff=(0.1, 1.0), inflight=MAX_INFLIGHT, incoming=INCOMING,
-                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
+                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False, store=None):
         if port == 0:
             port = 8883 if ssl else 1883
         self.server = server
@@ -87,6 +88,12 @@ class Client:
         self._s = Session(client_id, keepalive, max_packet, inflight, 0, queue_count, queue_bytes, queue_qos0)
         if will:
             self._s.set_will(*will)  # (topic, message, qos, retain)
+        self._store = None
+        if store:
+            self._store = FileStore(store)
+            self._s.restore(self._store.load(), ticks_ms())
+            if self._store.problem:
+                print("mqtt:", self._store.problem)
         self._backoff = Backoff(int(backoff[0] * 1000), int(backoff[1] * 1000))
         self._waiters = {}  # (kind, pid) -> [Event, result]
         self._room = asyncio.Event()  # set when the in-flight window has room
@@ -260,6 +267,8 @@ class Client:
             await asyncio.sleep((1000 if wait is None else max(wait, 10)) / 1000)
 
     async def _send(self):
+        if self._store and self._s.dirty:
+            self._store.save(self._s.unacked())  # before the bytes leave, as MQTTClient does
         out = self._s.out
         if out and self._writer:
             self._writer.write(out)  # copies (CPython's transport, MicroPython's out_buf)

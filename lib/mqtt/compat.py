@@ -73,6 +73,12 @@ if MICROPYTHON:
         # ETIMEDOUT on the Unix port, EAGAIN from lwIP on boards.
         return e.args[0] in (110, 11)
 
+    def irq_flag():
+        """An asyncio flag an interrupt handler may set without allocating."""
+        import asyncio
+
+        return asyncio.ThreadSafeFlag()
+
 else:
     import ssl as _ssl
     import time
@@ -125,6 +131,24 @@ else:
 
     def _is_timeout(e):
         return isinstance(e, socket.timeout)
+
+    class _Flag:
+        # CPython's asyncio has no ThreadSafeFlag; simulated interrupts run on the loop itself.
+        def __init__(self):
+            import asyncio
+
+            self._event = asyncio.Event()
+
+        def set(self):
+            self._event.set()
+
+        async def wait(self):
+            await self._event.wait()
+            self._event.clear()
+
+    def irq_flag():
+        """An asyncio flag an interrupt handler may set without allocating."""
+        return _Flag()
 
 
 def open_link(host, port, ssl_context, timeout_ms):

@@ -1,0 +1,8 @@
+# Freeze mqnode into a custom MicroPython image: frozen bytecode runs from flash, so the client
+# and node cost no heap for their code. In your board's manifest.py:
+#     include("/path/to/mqnode/firmware/manifest.py")
+# then build MicroPython as usual (make BOARD=... FROZEN_MANIFEST=...). config.json, secrets.json
+# and boards/<board>.json stay on the filesystem (mqnode deploy writes them).
+package("mqtt", base_path="../lib")
+package("mqnode", base_path="../lib")
+module("main.py")

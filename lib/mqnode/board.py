@@ -1,0 +1,26 @@
+"""A board description (boards/<name>.json): its chip and the parts wired to its pins.
+
+The same JSON is read by the host tools (flash offsets, pin maps) and by the node (which drivers
+to start on which pins), so there is one place where a board's pins are defined.
+"""
+import json
+
+
+def load(name, directory):
+    path = "%s/%s.json" % (directory, name)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        raise ValueError("board %r: no file %s" % (name, path))
+    except ValueError:
+        raise ValueError("board %r: %s is not valid JSON" % (name, path))
+
+
+def hardware_for(board):
+    """The hardware layer: the simulated one for the 'sim' chip, machine/network otherwise."""
+    if board["chip"] == "sim":
+        from . import hardware_sim as hw
+    else:
+        from . import hardware as hw
+    return hw

@@ -1,0 +1,27 @@
+"""The chip's own temperature sensor: RP2040 ADC channel 4 (also what the simulated board has).
+
+ESP32 classic has no usable one in MicroPython; S3/C3 expose `esp32.mcu_temperature()`.
+"""
+
+
+class InternalTemp:
+    component = "sensor"
+
+    def __init__(self, name, hw, channel=4):
+        self.fields = [(name, "°C", "temperature")]
+        self._hw = hw
+        self._adc = hw.ADC(channel) if hw.CHIP in ("rp2040", "sim") else None
+
+    async def read(self):
+        if self._adc is None:
+            import esp32  # S3/C3; the classic ESP32 raises AttributeError below
+
+            if not hasattr(esp32, "mcu_temperature"):
+                raise OSError("this chip has no internal temperature sensor")
+            return [round(esp32.mcu_temperature(), 2)]
+        volts = self._adc.read_u16() * 3.3 / 65535
+        return [round(27 - (volts - 0.706) / 0.001721, 2)]  # RP2040 datasheet, section 4.9.5
+
+
+def make(spec, hw):
+    return InternalTemp(spec["name"], hw, spec.get("adc", 4))

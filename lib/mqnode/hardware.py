@@ -1,0 +1,111 @@
+"""The real board: the one module between the drivers/node and MicroPython's machine/network.
+
+hardware_sim.py offers the same names for the Unix port. What differs between ESP32 and RP2040
+(WiFi status codes, RTC memory, the temperature channel) is handled here and nowhere else.
+"""
+import gc
+import sys
+
+import machine
+import network
+
+from mqtt.compat import ticks_diff, ticks_ms
+
+Pin = machine.Pin
+ADC = machine.ADC
+CHIP = "rp2040" if sys.platform == "rp2" else "esp32"
+HAS_WDT = hasattr(machine, "WDT")
+_wlan = None
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def reset_cause():
+    return {
+        getattr(machine, "PWRON_RESET", -1): "power-on",
+        getattr(machine, "HARD_RESET", -2): "hard",
+        getattr(machine, "WDT_RESET", -3): "watchdog",
+        getattr(machine, "DEEPSLEEP_RESET", -4): "deepsleep",
+        getattr(machine, "SOFT_RESET", -5): "soft",
+    }.get(machine.reset_cause(), "unknown")
+
+
+def free_mem():
+    return gc.mem_free()
+
+
+def rtc_memory(data=None):
+    """ESP32 keeps RTC memory through deep sleep; the RP2040 has none, so a flash file stands in."""
+    if CHIP == "esp32":
+        rtc = machine.RTC()
+        if data is None:
+            return rtc.memory()
+        rtc.memory(data)
+        return None
+    if data is None:
+        try:
+            with open("/rtc.bin", "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+    with open("/rtc.bin", "wb") as f:
+        f.write(data)
+    return None
+
+
+def deepsleep(ms):
+    machine.deepsleep(ms)
+
+
+def reset():
+    machine.reset()
+
+
+def watchdog(ms):
+    return machine.WDT(timeout=ms) if HAS_WDT else None
+
+
+def wifi_up():
+    return _wlan is not None and _wlan.isconnected()
+
+
+async def wifi_connect(ssid, password, timeout_ms):
+    """Join the network; returns the IP address, or raises OSError naming the status.
+
+    ESP32 and Pico W report different status numbers (ESP32: 201 no AP, 202 wrong password,
+    1010 got IP; CYW43: -2, -3, 3): compare against network.STAT_* names, which each port defines
+    with its own numbers, and treat a definite failure as final for this attempt.
+    """
+    import asyncio
+
+    global _wlan
+    if _wlan is None:
+        _wlan = network.WLAN(network.STA_IF)
+    _wlan.active(True)
+    if not _wlan.isconnected():
+        _wlan.connect(ssid, password)
+    failed = {}
+    for name in ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"):
+        if hasattr(network, name):
+            failed[getattr(network, name)] = name[5:].lower().replace("_", " ")
+    start = ticks_ms()
+    while not _wlan.isconnected():
+        status = _wlan.status()
+        if status in failed:
+            _wlan.disconnect()
+            raise OSError("wifi %r: %s (status %d)" % (ssid, failed[status], status))
+        if ticks_diff(ticks_ms(), start) > timeout_ms:
+            _wlan.disconnect()
+            raise OSError("wifi %r: no connection within %d ms (status %d)" % (ssid, timeout_ms, status))
+        await asyncio.sleep_ms(100)
+    return _wlan.ifconfig()[0]
+
+
+async def control():
+    return  # a real board takes no stdin commands
+
+
+def configure(seed, directory):
+    pass  # nothing to set up: the hardware is real

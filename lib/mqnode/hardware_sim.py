@@ -1,0 +1,149 @@
+"""The simulated board: what `machine` and `network` give a node, for the Unix port and CPython.
+
+It sits exactly where hardware.py sits, so the drivers and the node run unchanged on top of it:
+pins that record their level and fire interrupt handlers, an ADC whose temperature channel drifts
+plausibly from a seed, WiFi that is always up, RTC memory kept in a file, and deep sleep or reset
+that end the process (exit codes below) so a launcher can start it again.
+
+Tests and people drive it through stdin, one command a line: `pin <n> <0|1>` sets an input pin
+(a PIR's output, say) and fires its interrupt.
+"""
+import gc
+import sys
+
+from mqtt.compat import ticks_ms
+
+EXIT_DEEPSLEEP = 77  # the process ended in deep sleep; restart it after the time printed
+EXIT_RESET = 78  # machine.reset(): restart it now
+CHIP = "sim"
+HAS_WDT = False
+
+state_dir = "."  # where rtc.bin lives; the node sets it next to its config file
+_seed = 1
+
+
+def configure(seed, directory):
+    global _seed, state_dir
+    _seed = seed & 0x7FFFFFFF or 1
+    state_dir = directory
+
+
+def _rand():
+    """A small LCG, seeded per node: the same node id drifts the same way every run."""
+    global _seed
+    _seed = (_seed * 1103515245 + 12345) & 0x7FFFFFFF
+    return _seed
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    pins = {}  # number -> Pin, for the stdin commands
+
+    def __init__(self, n, mode=0, pull=None, value=None):
+        self.n = n
+        self.mode = mode
+        self._v = 0 if value is None else value
+        self._handler = None
+        Pin.pins[n] = self
+
+    def value(self, v=None):
+        if v is None:
+            return self._v
+        changed = (1 if v else 0) != self._v
+        self._v = 1 if v else 0
+        if changed and self._handler:
+            self._handler(self)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=3):
+        self._handler = handler
+
+
+class ADC:
+    """Channel 4 reads like an RP2040's temperature sensor at 21 degC, drifting +-3 degC."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self._t = 21.0 + (_rand() % 200 - 100) / 100
+
+    def read_u16(self):
+        self._t += ((_rand() % 201) - 100) / 2000  # a random walk of up to 0.05 degC per read
+        self._t = min(max(self._t, 18.0), 24.0)
+        volts = 0.706 - (self._t - 27) * 0.001721  # the RP2040 datasheet's line, inverted
+        return int(volts / 3.3 * 65535)
+
+
+def unique_id():
+    return bytes((_seed >> s) & 0xFF for s in (24, 16, 8, 0))
+
+
+def reset_cause():
+    return "deepsleep" if rtc_memory()[:1] == b"S" else "power-on"
+
+
+def free_mem():
+    return gc.mem_free() if hasattr(gc, "mem_free") else 0
+
+
+def rtc_memory(data=None):
+    """Read (no argument) or replace the RTC memory: a file here, survives 'deep sleep'."""
+    path = state_dir + "/rtc.bin"
+    if data is None:
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def deepsleep(ms):
+    print("deepsleep %d" % ms)  # the launcher restarts the process after this long
+    sys.exit(EXIT_DEEPSLEEP)
+
+
+def reset():
+    sys.exit(EXIT_RESET)
+
+
+def watchdog(ms):
+    return None  # no watchdog on the simulated board
+
+
+async def wifi_connect(ssid, password, timeout_ms):
+    return "127.0.0.1"  # always up
+
+
+def wifi_up():
+    return True
+
+
+async def control():
+    """Apply stdin commands (`pin <n> <0|1>`) as they come, polling every 20 ms: the simulated
+    edge may poll; nothing under test does."""
+    import asyncio
+    import select
+
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    start = ticks_ms()
+    while True:
+        if poller.poll(0):
+            line = sys.stdin.readline()
+            if not line:
+                return  # stdin closed: no more commands
+            words = line.split()
+            if len(words) == 3 and words[0] == "pin" and int(words[1]) in Pin.pins:
+                Pin.pins[int(words[1])].value(int(words[2]))
+        await asyncio.sleep(0.02)

@@ -1,0 +1,293 @@
+"""The node: sensors, switches and MQTT, put together the way Home Assistant expects.
+
+Topics, under <prefix>/<node id>:
+  status                          online (birth, retained) / offline (last will, retained)
+  sensor/<name>/state             each reading as text, every telemetry period (retained)
+  binary_sensor/<name>/state      ON / OFF at once on change (retained)
+  switch/<name>/set               commands ON, OFF, TOGGLE
+  switch/<name>/state             the switch's state after it changed (retained)
+  info                            retained JSON: board, versions, IP, free memory, uptime, reset
+Two ways to run: run() stays connected (mains power); run_battery() does one wake cycle and
+deep-sleeps (battery), keeping readings in RTC memory while the broker is unreachable.
+"""
+import asyncio
+import json
+import sys
+from binascii import hexlify
+
+from mqtt.aio import Client
+from mqtt.compat import ticks_add, ticks_diff, ticks_ms
+from mqtt.errors import MQTTException
+
+from . import VERSION, discovery, drivers
+
+WDT_MS = 8000  # the RP2040's watchdog tops out at 8.3 s
+KEPT_READINGS = 16  # battery mode: readings kept in RTC memory while unreachable (ESP32: 2 KB)
+COLLECT_MS = 300  # battery mode: how long to wait for commands queued while asleep
+
+
+def log(*args):
+    print("mqnode:", *args)
+
+
+class Node:
+    def __init__(self, cfg, board, hw):
+        self.cfg = cfg
+        self.hw = hw
+        self.board_name = board["name"]
+        self.node_id = cfg["node_id"] or "mqnode-" + hexlify(hw.unique_id()).decode()
+        self.base = cfg["prefix"] + "/" + self.node_id
+        self.status_topic = self.base + "/status"
+        self.discovery_prefix = cfg["discovery_prefix"]
+        self.sensors = []
+        self.binaries = []
+        self.switches = []
+        groups = {"sensor": self.sensors, "binary_sensor": self.binaries, "switch": self.switches}
+        for spec in board.get("sensors", []) + board.get("switches", []):
+            d = drivers.make(spec, hw)
+            groups[d.component].append(d)
+        self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
+        self.ip = None
+        self.client = None
+        self._started = ticks_ms()
+        self._down_since = ticks_ms()
+        self._joining = False
+        self._subscribed = False
+
+    def topic(self, component, obj, leaf):
+        return "%s/%s/%s/%s" % (self.base, component, obj, leaf)
+
+    def make_client(self, reconnect=True):
+        cfg = self.cfg
+        return Client(
+            cfg["broker.host"], cfg["broker.port"], client_id=self.node_id, user=cfg["broker.user"],
+            password=cfg["broker_password"], keepalive=cfg["keepalive_s"], ssl=self._tls(),
+            clean_session=False,  # commands sent while the node was away wait for it
+            will=(self.status_topic, "offline", 1, True), reconnect=reconnect, store=cfg["store"],
+        )
+
+    def _tls(self):
+        if not self.cfg["broker.tls"]:
+            return None
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.cfg["broker.ca"]:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            with open(self.cfg["broker.ca"], "rb") as f:
+                ctx.load_verify_locations(cadata=f.read())
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    # --- always on -------------------------------------------------------------------------------
+
+    async def run(self):
+        asyncio.create_task(self.hw.control())
+        asyncio.create_task(self._health())
+        await self.join_wifi()
+        c = self.client = self.make_client()
+        delay = 1
+        while True:
+            try:
+                await c.connect()
+                break
+            except (OSError, MQTTException, asyncio.TimeoutError) as e:
+                log("broker %s:%d: %r; retrying in %d s" % (self.cfg["broker.host"], self.cfg["broker.port"], e, delay))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+        tasks = [self._announcer(), self._telemetry(), self._commands()]
+        tasks += [self._motion(b) for b in self.binaries]
+        await asyncio.gather(*tasks)
+
+    async def join_wifi(self):
+        if not self.cfg["wifi.ssid"] and self.hw.CHIP != "sim":
+            return  # no WiFi configured: wired, or joined by boot.py
+        self._joining = True
+        delay = 1
+        while True:
+            try:
+                self.ip = await self.hw.wifi_connect(self.cfg["wifi.ssid"], self.cfg["wifi_password"], 15000)
+                self._joining = False
+                return
+            except OSError as e:
+                log(e, "; retrying in %d s" % delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+
+    async def _announcer(self):
+        """On every (re)connect: birth, discovery, states and info, so a restarted broker (or
+        Home Assistant) learns everything again."""
+        c = self.client
+        while True:
+            await c.connected.wait()
+            try:
+                await self.announce()
+            except (OSError, MQTTException) as e:
+                log("announce failed:", e)
+            await c.disconnected.wait()
+
+    async def announce(self):
+        c = self.client
+        await c.publish(self.status_topic, "online", qos=1, retain=True)
+        if not self._subscribed:
+            # The session (clean_session=False) keeps these across reconnects and restores them.
+            await c.subscribe(self.base + "/switch/+/set", 1)
+            if self.cfg["discovery"]:
+                await c.subscribe(self.discovery_prefix + "/status", 0)
+            self._subscribed = True
+        await self.publish_discovery()
+        for w in self.switches:
+            await self._publish_switch(w)
+        for b in self.binaries:
+            await c.publish(self.topic("binary_sensor", b.name, "state"), "ON" if b.value() else "OFF", qos=1, retain=True)
+        await self.publish_info()
+
+    async def publish_discovery(self):
+        if self.cfg["discovery"]:
+            for topic, payload in discovery.configs(self):
+                await self.client.publish(topic, payload, qos=1, retain=True)
+
+    async def publish_info(self):
+        impl = sys.implementation
+        info = {
+            "board": self.board_name, "firmware": VERSION,
+            "micropython": ".".join(str(v) for v in impl.version[:3]) if impl.name == "micropython" else None,
+            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": ticks_diff(ticks_ms(), self._started) // 1000,
+            "reset_cause": self.hw.reset_cause(), "stats": self.stats,
+        }
+        await self.client.publish(self.base + "/info", json.dumps(info), qos=1, retain=True)
+
+    async def _telemetry(self):
+        n = 0
+        while True:
+            for topic, payload in await self.read_sensors():
+                await self.client.publish(topic, payload, qos=1, retain=True)
+            n += 1
+            if n % 10 == 0:
+                await self.publish_info()
+            await asyncio.sleep(self.cfg["telemetry_s"])
+
+    async def read_sensors(self):
+        """(topic, text) per field; a sensor that fails is counted, logged and retried next time
+        without holding up the others."""
+        out = []
+        for s in self.sensors:
+            try:
+                values = await s.read()
+            except OSError as e:
+                self.stats["sensor_errors"] += 1
+                log("sensor %s: %s" % (s.fields[0][0], e))
+                continue
+            for (obj, _, _), v in zip(s.fields, values):
+                out.append((self.topic("sensor", obj, "state"), "%.2f" % v))
+                self.stats["readings"] += 1
+        return out
+
+    async def _motion(self, b):
+        topic = self.topic("binary_sensor", b.name, "state")
+        while True:
+            v = await b.changed()
+            await self.client.publish(topic, "ON" if v else "OFF", qos=1, retain=True)
+
+    async def _commands(self):
+        async for msg in self.client.messages:
+            await self.handle(msg.topic, msg.payload)
+
+    async def handle(self, topic, payload):
+        """A command or a Home Assistant status message; anything wrong is logged and counted."""
+        try:
+            topic = topic.decode()
+            text = payload.decode().strip().upper()
+        except UnicodeError:
+            topic, text = repr(topic), None
+        if topic == self.discovery_prefix + "/status":
+            if text == "ONLINE":
+                await self.publish_discovery()  # Home Assistant restarted and forgot the entities
+            return
+        prefix = self.base + "/switch/"
+        name = topic[len(prefix) : -4] if topic.startswith(prefix) and topic.endswith("/set") else None
+        switch = None
+        for w in self.switches:
+            if w.name == name:
+                switch = w
+        if switch is None or text not in ("ON", "OFF", "TOGGLE"):
+            self.stats["bad_commands"] += 1
+            log("ignored command %r on %s" % (payload[:32], topic))
+            return
+        self.stats["commands"] += 1
+        switch.set(not switch.state if text == "TOGGLE" else text == "ON")
+        await self._publish_switch(switch)
+
+    async def _publish_switch(self, w):
+        await self.client.publish(self.topic("switch", w.name, "state"), "ON" if w.state else "OFF", qos=1, retain=True)
+
+    async def _health(self):
+        """Feed the watchdog only while healthy; reboot after reboot_after_s without a broker."""
+        hw = self.hw
+        wdt = hw.watchdog(WDT_MS)
+        limit = self.cfg["reboot_after_s"] * 1000
+        while True:
+            now = ticks_ms()
+            c = self.client
+            if c is not None and c.connected.is_set():
+                self._down_since = now
+            elif ticks_diff(now, self._down_since) > limit:
+                log("no broker for %d s: rebooting" % (limit // 1000))
+                hw.reset()
+            if self.cfg["wifi.ssid"] and not self._joining and not hw.wifi_up():
+                asyncio.create_task(self.join_wifi())
+            if wdt:
+                wdt.feed()
+            await asyncio.sleep(1)
+
+    # --- battery ---------------------------------------------------------------------------------
+
+    async def run_battery(self):
+        """One wake: read, connect, publish (kept readings first), take queued commands,
+        disconnect, deep-sleep. The whole wake is bounded by awake_s."""
+        hw = self.hw
+        kept = _load_rtc(hw)
+        readings = await self.read_sensors()
+        try:
+            await asyncio.wait_for(self._battery_wake(kept["readings"] + readings), self.cfg["awake_s"])
+            kept = {"fails": 0, "readings": []}
+            sleep_s = self.cfg["sleep_s"]
+        except (OSError, MQTTException, asyncio.TimeoutError) as e:
+            log("wake failed (%r); keeping %d readings" % (e, len(readings)))
+            kept["fails"] = min(kept["fails"] + 1, 3)
+            kept["readings"] = (kept["readings"] + readings)[-KEPT_READINGS:]
+            sleep_s = self.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
+        hw.rtc_memory(json.dumps(kept).encode())
+        hw.deepsleep(sleep_s * 1000)
+
+    async def _battery_wake(self, readings):
+        await self.join_wifi()
+        c = self.client = self.make_client(reconnect=False)
+        present = await c.connect()
+        try:
+            await c.publish(self.status_topic, "online", qos=1, retain=True)
+            if not present:
+                await c.subscribe(self.base + "/switch/+/set", 1)
+                await self.publish_discovery()
+            for topic, payload in readings:
+                await c.publish(topic, payload, qos=1, retain=True)
+            await self.publish_info()
+            # Commands sent while we slept arrive right after CONNACK (persistent session).
+            deadline = ticks_add(ticks_ms(), COLLECT_MS)
+            while ticks_diff(deadline, ticks_ms()) > 0:
+                if c.messages.items:
+                    m = c.messages.items.pop(0)
+                    await self.handle(m.topic, m.payload)
+                else:
+                    await asyncio.sleep(0.02)
+        finally:
+            await c.disconnect()
+
+
+def _load_rtc(hw):
+    try:
+        kept = json.loads(hw.rtc_memory() or b"{}")
+        return {"fails": int(kept.get("fails", 0)), "readings": [tuple(r) for r in kept.get("readings", [])]}
+    except (ValueError, TypeError, AttributeError):
+        return {"fails": 0, "readings": []}  # unreadable RTC memory: start afresh
