@@ -1,13 +1,16 @@
 """Boot sequence: config, board, hardware, node. Any configuration problem ends here with one
 clear line and the board left at the REPL, reachable over USB: never a boot loop."""
 import asyncio
+import gc
+import sys
 
-from . import board as boards
-from . import config
 from .node import Node, log
 
 
 def start(config_path, secrets_path, boards_dir):
+    from . import board as boards
+    from . import config
+
     try:
         cfg = config.load(config_path, secrets_path)
         spec = boards.load(cfg["board"], boards_dir)
@@ -19,6 +22,11 @@ def start(config_path, secrets_path, boards_dir):
         log("configuration error:", e)
         log("safe mode: fix the file over USB and reset; the node is not running")
         return None
+    # The schema and the board loader are needed once, at boot: give their RAM back.
+    del config, boards, spec
+    for name in ("mqnode.config", "mqnode.board"):
+        sys.modules.pop(name, None)
+    gc.collect()
     log("%s on %s, broker %s:%d" % (node.node_id, spec["name"], cfg["broker.host"], cfg["broker.port"]))
     asyncio.run(node.run_battery() if cfg["battery"] else node.run())
     return node

@@ -14,12 +14,11 @@ session resends what was in flight, exactly as in the blocking client.
 """
 import asyncio
 
-from .backoff import Backoff
-from .compat import const, getrandbits, ticks_ms
+from .backoff import STABLE_MS, delay_ms
+from .compat import const, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
-from .store import FileStore
 
 _READ = const(512)
 INCOMING = const(32)  # default bound of the incoming message queue
@@ -90,11 +89,14 @@ class Client:
             self._s.set_will(*will)  # (topic, message, qos, retain)
         self._store = None
         if store:
+            from .store import FileStore  # only a client with a store pays for the module
+
             self._store = FileStore(store)
             self._s.restore(self._store.load(), ticks_ms())
             if self._store.problem:
                 print("mqtt:", self._store.problem)
-        self._backoff = Backoff(int(backoff[0] * 1000), int(backoff[1] * 1000))
+        self._backoff = (int(backoff[0] * 1000), int(backoff[1] * 1000))
+        self._attempt = 0  # failed attempts since the last stable connection
         self._waiters = {}  # (kind, pid) -> [Event, result]
         self._room = asyncio.Event()  # set when the in-flight window has room
         self._reader = self._writer = None
@@ -211,7 +213,8 @@ class Client:
             if not self.reconnect or self._closing:
                 self._fail_waiters(self.last_error or OSError("disconnected"))
                 return
-            self._backoff.connection_ended(ticks_ms() - self._up_since)
+            if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
+                self._attempt = 0
             while True:
                 try:
                     await self._open()
@@ -221,7 +224,8 @@ class Client:
                     raise
                 except Exception as e:
                     self.last_error = e
-                    await asyncio.sleep(self._backoff.delay(getrandbits(16)) / 1000)
+                    await asyncio.sleep(delay_ms(self._attempt, self._backoff) / 1000)
+                    self._attempt += 1
 
     async def _read_loop(self):
         s = self._s

@@ -9,12 +9,11 @@ a call that finds the link dead closes it, and the same or a later call reconnec
 resends what was in flight and restores subscriptions. Nothing QoS 1/2 is dropped on the way:
 what cannot be sent waits in the session's outbox (and in `store`, a file, if one is given).
 """
-from .backoff import Backoff
-from .compat import const, getrandbits, open_link, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .backoff import STABLE_MS, delay_ms
+from .compat import const, open_link, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
 from .packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
-from .store import FileStore
 
 _CHUNK = const(512)  # bytes read per recv: small enough for a board, one PUBACK or many
 _IDLE_MS = const(60000)  # wait_msg() with neither timeout nor keepalive still wakes this often
@@ -45,12 +44,15 @@ class MQTTClient:
         self._up_since = 0
         self._retry_at = 0
         self._present = 0
-        self._backoff = Backoff(int(backoff[0] * 1000), int(backoff[1] * 1000))
+        self._backoff = (int(backoff[0] * 1000), int(backoff[1] * 1000))
+        self._attempt = 0  # failed attempts since the last stable connection
         # Resend an unanswered QoS 1/2 PUBLISH halfway to the caller's deadline.
         self._s = s = Session(client_id, keepalive, max_packet, retry_ms=self.timeout_ms // 2,
                               queue_count=queue_count, queue_bytes=queue_bytes, queue_qos0=queue_qos0)
         self._store = None
         if store:
+            from .store import FileStore  # only a client with a store pays for the module
+
             self._store = FileStore(store)
             s.restore(self._store.load(), ticks_ms())
             if self._store.problem:
@@ -198,7 +200,8 @@ class MQTTClient:
         try:
             self._open()
         except (OSError, MQTTException) as e:
-            self._retry_at = ticks_add(now, self._backoff.delay(getrandbits(16)))
+            self._retry_at = ticks_add(now, delay_ms(self._attempt, self._backoff))
+            self._attempt += 1
             if self.on_disconnect:
                 self.on_disconnect(e)
             return False
@@ -207,7 +210,8 @@ class MQTTClient:
 
     def _lose(self, reason):
         """The link failed: close it and, with reconnect off, raise `reason`."""
-        self._backoff.connection_ended(ticks_diff(ticks_ms(), self._up_since))
+        if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
+            self._attempt = 0
         self._retry_at = ticks_ms()  # the first attempt is immediate; backoff applies after it
         self.close()
         if self.on_disconnect:
