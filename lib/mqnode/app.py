@@ -27,7 +27,7 @@ def start(config_path, secrets_path, boards_dir):
     for name in ("mqnode.config", "mqnode.board"):
         sys.modules.pop(name, None)
     gc.collect()
-    log("%s on %s, broker %s:%d" % (node.node_id, spec["name"], cfg["broker.host"], cfg["broker.port"]))
+    log("%s on %s, broker %s:%d" % (node.node_id, node.board_name, cfg["broker.host"], cfg["broker.port"]))
     asyncio.run(node.run_battery() if cfg["battery"] else node.run())
     return node
 
