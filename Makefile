@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 MOSQUITTO := $(shell command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)
 
-.PHONY: venv mosquitto test clean
+.PHONY: venv mosquitto test demo clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,11 @@ endif
 
 test: venv mosquitto
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# The main job: a private mosquitto, three simulated nodes and the live monitor (Ctrl-C stops).
+# DURATION=10 runs for 10 s and exits 0 with a summary.
+demo: venv mosquitto
+	$(VENV)/bin/mqnode demo $(if $(DURATION),--duration $(DURATION))
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,43 @@
+"""The `mqnode` command line: one sub-command per module in commands/.
+
+Exit status everywhere: 0 success, 1 the operation failed (a broker, board or node said no or
+did not answer), 2 bad usage or input (argparse's own convention).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+COMMANDS = ["monitor", "sim", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mqnode",
+        description="Host tools for mqnode sensor nodes.",
+        epilog="Run 'mqnode COMMAND --help' for each command's options and examples.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module("mqnode_tools.commands." + name)
+        p = sub.add_parser(
+            name, help=module.HELP, description=module.HELP, epilog=module.EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

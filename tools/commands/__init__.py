@@ -1,0 +1,1 @@
+"""One module per `mqnode` sub-command: HELP, EXAMPLES, add_arguments(parser), run(args) -> int."""

@@ -1,0 +1,38 @@
+"""mqnode monitor: a live table of the nodes on a broker, or a JSON line per event."""
+from __future__ import annotations
+
+import argparse
+
+from mqnode_tools.settings import add_broker_argument, broker_address
+from mqnode_tools.watch import Watcher, summary, watch
+
+HELP = "Watch the nodes on a broker: status, readings with their age and trend, switches."
+EXAMPLES = """examples:
+  mqnode monitor --broker 127.0.0.1:1883
+  mqnode monitor --json --duration 10 > events.jsonl
+  MQNODE_BROKER=broker.local mqnode monitor
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_broker_argument(p)
+    p.add_argument("--json", action="store_true", help="one JSON line per event instead of the table")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    host, port = broker_address(args.broker)
+    try:
+        watcher = Watcher(host, port, args.prefix)
+    except OSError as e:
+        print("mqnode monitor: broker %s:%d: %s" % (host, port, e))
+        return 1
+    try:
+        watch(watcher, args.duration, args.json)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    if not args.json:
+        print(summary(watcher.fleet))
+    return 0

@@ -1,0 +1,48 @@
+"""mqnode sim: simulated nodes (the firmware in the MicroPython Unix port) against a broker."""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from mqnode_tools.settings import add_broker_argument, broker_address
+from mqnode_tools.simnodes import start_nodes
+
+HELP = "Run N simulated nodes (firmware/main.py on the sim board) against a broker."
+EXAMPLES = """examples:
+  mqnode sim --nodes 3 --broker 127.0.0.1:1883
+  mqnode sim --nodes 50 --telemetry 5 --duration 60
+"""
+SERVICE_S = 0.1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_broker_argument(p)
+    p.add_argument("--nodes", type=int, default=3, help="how many nodes (default %(default)s)")
+    p.add_argument("--telemetry", type=int, default=2, metavar="S", help="seconds between readings")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.nodes < 1:
+        print("mqnode sim: --nodes must be at least 1")
+        return 2
+    host, port = broker_address(args.broker)
+    with tempfile.TemporaryDirectory(prefix="mqnode-sim-") as tmp:
+        nodes = start_nodes(args.nodes, Path(tmp), host, port, args.prefix, args.telemetry)
+        end = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while end is None or time.monotonic() < end:
+                for n in nodes:
+                    n.service()
+                time.sleep(SERVICE_S)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            running = sum(n.running for n in nodes)
+            restarts = sum(n.restarts for n in nodes)
+            for n in nodes:
+                n.stop()
+    print("mqnode sim: %d nodes, %d still running at the end, %d restarts" % (args.nodes, running, restarts))
+    return 0 if running == args.nodes else 1
