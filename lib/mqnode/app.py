@@ -1,35 +1,56 @@
 """Boot sequence: config, board, hardware, node. Any configuration problem ends here with one
-clear line and the board left at the REPL, reachable over USB: never a boot loop."""
-import asyncio
+clear line and the board left at the REPL, reachable over USB: never a boot loop.
+
+The order saves RAM: the schema and the board loader (mqnode.config, mqnode.board) run first and
+are forgotten before the node and the MQTT client are imported, so the heap holds one set or the
+other, never both (about 6 KB of a 64 KB heap).
+"""
 import gc
 import sys
 
-from .node import Node, log
-
 
 def start(config_path, secrets_path, boards_dir):
-    from . import board as boards
-    from . import config
+    try:
+        cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
+        from .node import Node
+
+        node = Node(cfg, spec, hw)
+    except (ValueError, KeyError, TypeError) as e:  # config.ConfigError is a ValueError
+        print("mqnode: configuration error:", e)
+        print("mqnode: safe mode: fix the file over USB and reset; the node is not running")
+        return None
+    del spec  # the board file's contents: the drivers took what they need
+    gc.collect()
+    print("mqnode: %s on %s, broker %s:%d" % (node.node_id, node.board_name, cfg["broker.host"], cfg["broker.port"]))
+    import asyncio
+
+    asyncio.run(node.run_battery() if cfg["battery"] else node.run())
+    return node
+
+
+def _settings(config_path, secrets_path, boards_dir):
+    """(settings, board description, hardware module), read by modules forgotten afterwards."""
+    from . import board, config
 
     try:
         cfg = config.load(config_path, secrets_path)
-        spec = boards.load(cfg["board"], boards_dir)
-        hw = boards.hardware_for(spec)
-        directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
-        hw.configure(_seed(cfg["node_id"] or config_path), directory)
-        node = Node(cfg, spec, hw)
-    except (config.ConfigError, ValueError, KeyError, TypeError) as e:
-        log("configuration error:", e)
-        log("safe mode: fix the file over USB and reset; the node is not running")
-        return None
-    # The schema and the board loader are needed once, at boot: give their RAM back.
-    del config, boards, spec
-    for name in ("mqnode.config", "mqnode.board"):
-        sys.modules.pop(name, None)
-    gc.collect()
-    log("%s on %s, broker %s:%d" % (node.node_id, node.board_name, cfg["broker.host"], cfg["broker.port"]))
-    asyncio.run(node.run_battery() if cfg["battery"] else node.run())
-    return node
+        spec = board.load(cfg["board"], boards_dir)
+        hw = board.hardware_for(spec)
+    finally:
+        _forget("config")
+        _forget("board")
+    directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
+    hw.configure(_seed(cfg["node_id"] or config_path), directory)
+    return cfg, spec, hw
+
+
+def _forget(name):
+    # `from . import config` stored the module in sys.modules and as an attribute of the package:
+    # both references must go, or the module (and its functions) stay on the heap.
+    sys.modules.pop("mqnode." + name, None)
+    package = sys.modules["mqnode"]
+    if hasattr(package, name):
+        delattr(package, name)
 
 
 def _seed(text):

@@ -7,8 +7,8 @@ is looking at a serial console with a board that must not boot-loop.
 import json
 
 
-class ConfigError(Exception):
-    pass
+class ConfigError(ValueError):
+    """A ValueError, so the boot code catches it after this module has been forgotten."""
 
 
 # key: (type, default, check or None). A default of REQUIRED means the key must be present.
