@@ -10,8 +10,9 @@ resends what was in flight and restores subscriptions. Nothing QoS 1/2 is droppe
 what cannot be sent waits in the session's outbox (and in `store`, a file, if one is given).
 """
 from .backoff import STABLE_MS, delay_ms
-from .compat import const, open_link, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
+from .link import open_link
 from .packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 

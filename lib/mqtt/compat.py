@@ -1,77 +1,18 @@
 """Every difference between MicroPython and CPython that mqtt depends on, in one place.
 
 The rest of the package is written once against this module: a clock in milliseconds (ticks),
-`const`, and `Link`, a connected socket (plain or TLS) with per-call deadlines. On MicroPython a TLS
-socket has no settimeout, so the link runs non-blocking and waits with select.poll; on CPython,
-socket timeouts work for plain and TLS sockets alike.
+`const`, random bits, and an asyncio flag an interrupt may set. The blocking client's socket with
+deadlines (plain or TLS) differs between the two as well; it lives in link.py, so that asyncio
+programs, which use asyncio's streams, never load it.
 """
-import socket
 import sys
-
-from .errors import MQTTTimeout
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-# Linux and lwIP share these numbers; MicroPython's socket module does not export them.
-_IPPROTO_TCP = 6
-_TCP_NODELAY = 1
-
-
-def _nodelay(sock):
-    # Without it an ack-and-publish exchange waits on Nagle + delayed ACK (~40 ms a round trip).
-    try:
-        sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-    except (OSError, AttributeError):
-        pass  # a port without the option: slower, still correct
-
-
 if MICROPYTHON:
-    import select
     from micropython import const
     from random import getrandbits
     from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
-
-    class Link:
-        def __init__(self, sock):
-            sock.setblocking(False)
-            self.sock = sock
-            self._poll = select.poll()
-            self._poll.register(sock, select.POLLIN)
-
-        def recv_into(self, buf, ms):
-            """Bytes read into buf, 0 at end of stream, None if nothing came within ms."""
-            n = self.sock.readinto(buf)
-            if n is None and ms > 0:
-                # ipoll yields into a callee-owned tuple: waiting allocates nothing.
-                for _ in self._poll.ipoll(ms):
-                    break
-                n = self.sock.readinto(buf)
-            return n
-
-        def send(self, data, ms):
-            sent = self.sock.write(data) or 0
-            if sent == len(data):
-                return
-            deadline = ticks_add(ticks_ms(), ms)
-            view = memoryview(data)
-            self._poll.modify(self.sock, select.POLLOUT)
-            try:
-                while sent < len(data):
-                    left = ticks_diff(deadline, ticks_ms())
-                    if left <= 0:
-                        raise MQTTTimeout("send: peer stopped reading for %d ms" % ms)
-                    for _ in self._poll.ipoll(left):
-                        break
-                    sent += self.sock.write(view[sent:]) or 0
-            finally:
-                self._poll.modify(self.sock, select.POLLIN)
-
-        def close(self):
-            self.sock.close()
-
-    def _is_timeout(e):
-        # ETIMEDOUT on the Unix port, EAGAIN from lwIP on boards.
-        return e.args[0] in (110, 11)
 
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
@@ -80,7 +21,6 @@ if MICROPYTHON:
         return asyncio.ThreadSafeFlag()
 
 else:
-    import ssl as _ssl
     import time
     from random import getrandbits
 
@@ -99,39 +39,6 @@ else:
     def ticks_add(a, b):
         return a + b
 
-    _WOULD_BLOCK = (socket.timeout, BlockingIOError, _ssl.SSLWantReadError)
-
-    class Link:
-        def __init__(self, sock):
-            self.sock = sock
-            self._timeout = -1
-
-        def _set_timeout(self, ms):
-            if ms != self._timeout:  # settimeout is a syscall; skip it when unchanged
-                self.sock.settimeout(ms / 1000 if ms > 0 else 0)
-                self._timeout = ms
-
-        def recv_into(self, buf, ms):
-            """Bytes read into buf, 0 at end of stream, None if nothing came within ms."""
-            self._set_timeout(ms)
-            try:
-                return self.sock.recv_into(buf)
-            except _WOULD_BLOCK:
-                return None
-
-        def send(self, data, ms):
-            self._set_timeout(max(ms, 1))
-            try:
-                self.sock.sendall(data)
-            except socket.timeout:
-                raise MQTTTimeout("send: peer stopped reading for %d ms" % ms) from None
-
-        def close(self):
-            self.sock.close()
-
-    def _is_timeout(e):
-        return isinstance(e, socket.timeout)
-
     class _Flag:
         # CPython's asyncio has no ThreadSafeFlag; simulated interrupts run on the loop itself.
         def __init__(self):
@@ -149,21 +56,3 @@ else:
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
         return _Flag()
-
-
-def open_link(host, port, ssl_context, timeout_ms):
-    """Connect (TCP, then TLS if ssl_context is given), each step within timeout_ms."""
-    addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
-    sock = socket.socket(addr[0], socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout_ms / 1000)
-        _nodelay(sock)
-        sock.connect(addr[-1])
-        if ssl_context is not None:
-            sock = ssl_context.wrap_socket(sock, server_hostname=host)
-    except OSError as e:
-        sock.close()
-        if _is_timeout(e):
-            raise MQTTTimeout("connect to %s:%d: no answer within %d ms" % (host, port, timeout_ms))
-        raise
-    return Link(sock)

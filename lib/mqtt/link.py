@@ -1,0 +1,122 @@
+"""The blocking client's connection: a socket (plain or TLS) whose every call has a deadline.
+
+On MicroPython a TLS socket has no settimeout, so the link runs non-blocking and waits with
+select.poll; on CPython, socket timeouts work for plain and TLS sockets alike. Only MQTTClient
+loads this module: the asyncio client uses asyncio's streams.
+"""
+import socket
+
+from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
+from .errors import MQTTTimeout
+
+# Linux and lwIP share these numbers; MicroPython's socket module does not export them.
+_IPPROTO_TCP = const(6)
+_TCP_NODELAY = const(1)
+
+
+def _nodelay(sock):
+    # Without it an ack-and-publish exchange waits on Nagle + delayed ACK (~40 ms a round trip).
+    try:
+        sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # a port without the option: slower, still correct
+
+
+if MICROPYTHON:
+    import select
+
+    class Link:
+        def __init__(self, sock):
+            sock.setblocking(False)
+            self.sock = sock
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN)
+
+        def recv_into(self, buf, ms):
+            """Bytes read into buf, 0 at end of stream, None if nothing came within ms."""
+            n = self.sock.readinto(buf)
+            if n is None and ms > 0:
+                # ipoll yields into a callee-owned tuple: waiting allocates nothing.
+                for _ in self._poll.ipoll(ms):
+                    break
+                n = self.sock.readinto(buf)
+            return n
+
+        def send(self, data, ms):
+            sent = self.sock.write(data) or 0
+            if sent == len(data):
+                return
+            deadline = ticks_add(ticks_ms(), ms)
+            view = memoryview(data)
+            self._poll.modify(self.sock, select.POLLOUT)
+            try:
+                while sent < len(data):
+                    left = ticks_diff(deadline, ticks_ms())
+                    if left <= 0:
+                        raise MQTTTimeout("send: peer stopped reading for %d ms" % ms)
+                    for _ in self._poll.ipoll(left):
+                        break
+                    sent += self.sock.write(view[sent:]) or 0
+            finally:
+                self._poll.modify(self.sock, select.POLLIN)
+
+        def close(self):
+            self.sock.close()
+
+    def _is_timeout(e):
+        # ETIMEDOUT on the Unix port, EAGAIN from lwIP on boards.
+        return e.args[0] in (110, 11)
+
+else:
+    import ssl as _ssl
+
+    _WOULD_BLOCK = (socket.timeout, BlockingIOError, _ssl.SSLWantReadError)
+
+    class Link:
+        def __init__(self, sock):
+            self.sock = sock
+            self._timeout = -1
+
+        def _set_timeout(self, ms):
+            if ms != self._timeout:  # settimeout is a syscall; skip it when unchanged
+                self.sock.settimeout(ms / 1000 if ms > 0 else 0)
+                self._timeout = ms
+
+        def recv_into(self, buf, ms):
+            """Bytes read into buf, 0 at end of stream, None if nothing came within ms."""
+            self._set_timeout(ms)
+            try:
+                return self.sock.recv_into(buf)
+            except _WOULD_BLOCK:
+                return None
+
+        def send(self, data, ms):
+            self._set_timeout(max(ms, 1))
+            try:
+                self.sock.sendall(data)
+            except socket.timeout:
+                raise MQTTTimeout("send: peer stopped reading for %d ms" % ms) from None
+
+        def close(self):
+            self.sock.close()
+
+    def _is_timeout(e):
+        return isinstance(e, socket.timeout)
+
+
+def open_link(host, port, ssl_context, timeout_ms):
+    """Connect (TCP, then TLS if ssl_context is given), each step within timeout_ms."""
+    addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    sock = socket.socket(addr[0], socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout_ms / 1000)
+        _nodelay(sock)
+        sock.connect(addr[-1])
+        if ssl_context is not None:
+            sock = ssl_context.wrap_socket(sock, server_hostname=host)
+    except OSError as e:
+        sock.close()
+        if _is_timeout(e):
+            raise MQTTTimeout("connect to %s:%d: no answer within %d ms" % (host, port, timeout_ms))
+        raise
+    return Link(sock)
