@@ -6,7 +6,8 @@ are forgotten before the node and the MQTT client are imported, so the heap hold
 other, never both (about 6 KB of a 64 KB heap).
 """
 import gc
-import sys
+
+from . import forget
 
 
 def start(config_path, secrets_path, boards_dir):
@@ -24,7 +25,12 @@ def start(config_path, secrets_path, boards_dir):
     print("mqnode: %s on %s, broker %s:%d" % (node.node_id, node.board_name, cfg["broker.host"], cfg["broker.port"]))
     import asyncio
 
-    asyncio.run(node.run_battery() if cfg["battery"] else node.run())
+    if cfg["battery"]:
+        from .battery import run
+
+        asyncio.run(run(node))
+    else:
+        asyncio.run(node.run())
     return node
 
 
@@ -37,20 +43,11 @@ def _settings(config_path, secrets_path, boards_dir):
         spec = board.load(cfg["board"], boards_dir)
         hw = board.hardware_for(spec)
     finally:
-        _forget("config")
-        _forget("board")
+        forget("config")
+        forget("board")
     directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
     hw.configure(_seed(cfg["node_id"] or config_path), directory)
     return cfg, spec, hw
-
-
-def _forget(name):
-    # `from . import config` stored the module in sys.modules and as an attribute of the package:
-    # both references must go, or the module (and its functions) stay on the heap.
-    sys.modules.pop("mqnode." + name, None)
-    package = sys.modules["mqnode"]
-    if hasattr(package, name):
-        delattr(package, name)
 
 
 def _seed(text):

@@ -7,8 +7,9 @@ Topics, under <prefix>/<node id>:
   switch/<name>/set               commands ON, OFF, TOGGLE
   switch/<name>/state             the switch's state after it changed (retained)
   info                            retained JSON: board, versions, IP, free memory, uptime, reset
-Two ways to run: run() stays connected (mains power); run_battery() does one wake cycle and
-deep-sleeps (battery), keeping readings in RTC memory while the broker is unreachable.
+Two ways to run: run() stays connected (mains power); battery.run(node) does one wake cycle and
+deep-sleeps (battery), keeping readings in RTC memory while the broker is unreachable. Each mode
+loads only its own code, and the discovery configs are built only while they are published.
 """
 import asyncio
 import json
@@ -16,14 +17,12 @@ import sys
 from binascii import hexlify
 
 from mqtt.aio import Client
-from mqtt.compat import ticks_add, ticks_diff, ticks_ms
+from mqtt.compat import ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
 
-from . import VERSION, discovery, drivers
+from . import VERSION, drivers, forget
 
 WDT_MS = 8000  # the RP2040's watchdog tops out at 8.3 s
-KEPT_READINGS = 16  # battery mode: readings kept in RTC memory while unreachable (ESP32: 2 KB)
-COLLECT_MS = 300  # battery mode: how long to wait for commands queued while asleep
 
 
 def log(*args):
@@ -145,8 +144,15 @@ class Node:
 
     async def publish_discovery(self):
         if self.cfg["discovery"]:
-            for topic, payload in discovery.configs(self):
-                await self.client.publish(topic, payload, qos=1, retain=True)
+            # Needed after a (re)connect only: loaded for the announcement, then forgotten.
+            from . import discovery
+
+            try:
+                for topic, payload in discovery.configs(self):
+                    await self.client.publish(topic, payload, qos=1, retain=True)
+            finally:
+                del discovery
+                forget("discovery")
 
     async def publish_info(self):
         impl = sys.implementation
@@ -240,54 +246,3 @@ class Node:
             if wdt:
                 wdt.feed()
             await asyncio.sleep(1)
-
-    # --- battery ---------------------------------------------------------------------------------
-
-    async def run_battery(self):
-        """One wake: read, connect, publish (kept readings first), take queued commands,
-        disconnect, deep-sleep. The whole wake is bounded by awake_s."""
-        hw = self.hw
-        kept = _load_rtc(hw)
-        readings = await self.read_sensors()
-        try:
-            await asyncio.wait_for(self._battery_wake(kept["readings"] + readings), self.cfg["awake_s"])
-            kept = {"fails": 0, "readings": []}
-            sleep_s = self.cfg["sleep_s"]
-        except (OSError, MQTTException, asyncio.TimeoutError) as e:
-            log("wake failed (%r); keeping %d readings" % (e, len(readings)))
-            kept["fails"] = min(kept["fails"] + 1, 3)
-            kept["readings"] = (kept["readings"] + readings)[-KEPT_READINGS:]
-            sleep_s = self.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
-        hw.rtc_memory(json.dumps(kept).encode())
-        hw.deepsleep(sleep_s * 1000)
-
-    async def _battery_wake(self, readings):
-        await self.join_wifi()
-        c = self.client = self.make_client(reconnect=False)
-        present = await c.connect()
-        try:
-            await c.publish(self.status_topic, "online", qos=1, retain=True)
-            if not present:
-                await c.subscribe(self.base + "/switch/+/set", 1)
-                await self.publish_discovery()
-            for topic, payload in readings:
-                await c.publish(topic, payload, qos=1, retain=True)
-            await self.publish_info()
-            # Commands sent while we slept arrive right after CONNACK (persistent session).
-            deadline = ticks_add(ticks_ms(), COLLECT_MS)
-            while ticks_diff(deadline, ticks_ms()) > 0:
-                if c.messages.items:
-                    m = c.messages.items.pop(0)
-                    await self.handle(m.topic, m.payload)
-                else:
-                    await asyncio.sleep(0.02)
-        finally:
-            await c.disconnect()
-
-
-def _load_rtc(hw):
-    try:
-        kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": int(kept.get("fails", 0)), "readings": [tuple(r) for r in kept.get("readings", [])]}
-    except (ValueError, TypeError, AttributeError):
-        return {"fails": 0, "readings": []}  # unreadable RTC memory: start afresh
