@@ -2,6 +2,8 @@
 
 hardware_sim.py offers the same names for the Unix port. What differs between ESP32 and RP2040
 (WiFi status codes, RTC memory, the temperature channel) is handled here and nowhere else.
+The buses and parts the drivers need (onewire, dht, i2c) come from here too, so a driver never
+imports machine and runs unchanged on hardware_sim's models of them.
 """
 import gc
 import sys
@@ -16,6 +18,50 @@ ADC = machine.ADC
 CHIP = "rp2040" if sys.platform == "rp2" else "esp32"
 HAS_WDT = hasattr(machine, "WDT")
 _wlan = None
+_i2c = {}  # bus id -> (sda, scl, machine.I2C): the sensors on one bus share it
+
+
+def onewire(pin):
+    """A 1-Wire bus on pin: MicroPython's OneWire (reset, writebyte, readbyte, scan); the
+    drivers speak the device protocols over it themselves."""
+    import onewire as ow
+
+    return ow.OneWire(Pin(pin))
+
+
+def dht(pin, model):
+    """A DHT22 or DHT11 on pin (measure, temperature, humidity); the firmware does the timing."""
+    import dht as parts
+
+    return _DHT((parts.DHT11 if model == "dht11" else parts.DHT22)(Pin(pin)))
+
+
+class _DHT:
+    """MicroPython's dht raises OSError when the part does not answer but a plain Exception on a
+    bad checksum: both become OSError here, the one error a driver expects from a part."""
+
+    def __init__(self, part):
+        self._part = part
+        self.temperature = part.temperature
+        self.humidity = part.humidity
+
+    def measure(self):
+        try:
+            self._part.measure()
+        except OSError:
+            raise
+        except Exception as e:
+            raise OSError(str(e))
+
+
+def i2c(bus, sda, scl, freq=100000):
+    """The hardware I2C controller `bus` on these pins (readfrom_mem, writeto_mem, scan); the
+    RP2040 raises ValueError for pins that controller cannot use."""
+    if bus not in _i2c:
+        _i2c[bus] = (sda, scl, machine.I2C(bus, sda=Pin(sda), scl=Pin(scl), freq=freq))
+    if _i2c[bus][:2] != (sda, scl):
+        raise ValueError("i2c bus %d is already on sda %d, scl %d" % (bus, _i2c[bus][0], _i2c[bus][1]))
+    return _i2c[bus][2]
 
 
 def unique_id():

@@ -2,8 +2,9 @@
 
 It sits exactly where hardware.py sits, so the drivers and the node run unchanged on top of it:
 pins that record their level and fire interrupt handlers, an ADC whose temperature channel drifts
-plausibly from a seed, WiFi that is always up, RTC memory kept in a file, and deep sleep or reset
-that end the process (exit codes below) so a launcher can start it again.
+plausibly from a seed, 1-Wire, DHT and I2C buses with a part on each (sim_parts.py), WiFi that is
+always up, RTC memory kept in a file, and deep sleep or reset that end the process (exit codes
+below) so a launcher can start it again.
 
 Tests and people drive it through stdin, one command a line: `pin <n> <0|1>` sets an input pin
 (a PIR's output, say) and fires its interrupt.
@@ -81,6 +82,36 @@ class ADC:
         self._t = min(max(self._t, 18.0), 24.0)
         volts = 0.706 - (self._t - 27) * 0.001721  # the RP2040 datasheet's line, inverted
         return int(volts / 3.3 * 65535)
+
+
+# The parts on the buses, by ("onewire", pin), ("dht", pin) or ("i2c", bus id): one model per
+# wire, shared by every driver on it, and where a test reaches in to break one (sim_parts.py).
+parts = {}
+
+
+def _part(key, build):
+    if key not in parts:
+        from . import sim_parts
+
+        parts[key] = build(sim_parts)
+    return parts[key]
+
+
+def onewire(pin):
+    """A 1-Wire bus with one DS18B20 on it."""
+    return _part(("onewire", pin), lambda m: m.OneWireBus(pin, _rand))
+
+
+def dht(pin, model):
+    return _part(("dht", pin), lambda m: m.DHT(model, _rand))
+
+
+def i2c(bus, sda, scl, freq=100000):
+    """An I2C bus with a BME280 at 0x76; like hardware.i2c, one pin pair per controller."""
+    b = _part(("i2c", bus), lambda m: m.I2CBus(_rand, sda, scl))
+    if b.pins != (sda, scl):
+        raise ValueError("i2c bus %d is already on sda %d, scl %d" % (bus, b.pins[0], b.pins[1]))
+    return b
 
 
 def unique_id():

@@ -1,0 +1,147 @@
+"""The sensor and switch drivers against the simulated hardware, on both runtimes.
+
+The scenarios live in sensor_scenarios.py, written once in the subset both runtimes share: CPython
+awaits each in this process, MicroPython's Unix port runs each in a process of its own. Below them,
+what only CPython can check: the PIR's interrupt handler by its source, the ESP32 internal
+temperature path, and hardware.py's glue over stand-ins for machine, dht and onewire.
+"""
+from __future__ import annotations
+
+import ast
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from runtime import LIB, micropython_executable
+
+TESTS = Path(__file__).resolve().parent
+SCENARIO_TIMEOUT_S = 30
+
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
+
+import sensor_scenarios  # noqa: E402
+
+NAMES = sorted(sensor_scenarios.SCENARIOS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_on_cpython(name: str) -> None:
+    asyncio.run(asyncio.wait_for(sensor_scenarios.SCENARIOS[name](), SCENARIO_TIMEOUT_S))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_on_micropython(name: str) -> None:
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join([".frozen", str(LIB)]))
+    result = subprocess.run(
+        [micropython_executable(), str(TESTS / "sensor_scenarios.py"), name],
+        env=env, capture_output=True, text=True, timeout=SCENARIO_TIMEOUT_S,
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASS " + name), result.stdout + result.stderr
+
+
+def test_pir_interrupt_handler_is_one_flag_set() -> None:
+    """A hard interrupt handler on a board may not allocate: the PIR's is exactly
+    `self._flag.set()`, and ThreadSafeFlag.set allocates nothing."""
+    tree = ast.parse((LIB / "mqnode" / "drivers" / "pir.py").read_text())
+    handler = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_irq")
+    assert [ast.unparse(stmt) for stmt in handler.body] == ["self._flag.set()"]
+
+
+def test_internal_temp_on_esp32_s3_c3_uses_mcu_temperature(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mqnode import drivers
+
+    class ESP32:
+        CHIP = "esp32"
+
+    esp32 = types.ModuleType("esp32")
+    esp32.mcu_temperature = lambda: 41.257  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "esp32", esp32)
+    sensor = drivers.make({"name": "chip", "driver": "internal_temp"}, ESP32)
+    assert asyncio.run(sensor.read()) == [41.26]
+    del esp32.mcu_temperature  # the classic ESP32's esp32 module has none
+    with pytest.raises(OSError, match="no internal temperature sensor"):
+        asyncio.run(sensor.read())
+
+
+# --- hardware.py over stand-ins for the firmware's modules --------------------------------------
+
+
+class FakePin:
+    IN, OUT, OPEN_DRAIN, PULL_UP = 0, 1, 2, 3
+
+    def __init__(self, n: Any, *args: Any, **kwargs: Any) -> None:
+        self.n = n
+
+
+class FakeI2C:
+    made: List[Dict[str, Any]] = []
+
+    def __init__(self, bus: int, sda: FakePin, scl: FakePin, freq: int) -> None:
+        FakeI2C.made.append({"bus": bus, "sda": sda.n, "scl": scl.n, "freq": freq})
+
+
+class FakeDHT22:
+    error: Exception | None = None
+
+    def __init__(self, pin: FakePin) -> None:
+        self.pin = pin
+
+    def measure(self) -> None:
+        if FakeDHT22.error:
+            raise FakeDHT22.error
+
+    def temperature(self) -> float:
+        return 21.5
+
+    def humidity(self) -> float:
+        return 40.1
+
+
+@pytest.fixture
+def board_hardware(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """mqnode.hardware imported over stand-ins for machine, network, dht and onewire."""
+    machine = types.SimpleNamespace(Pin=FakePin, ADC=object, I2C=FakeI2C, unique_id=lambda: b"\x01\x02")
+    network = types.SimpleNamespace()
+    dht = types.SimpleNamespace(DHT22=FakeDHT22, DHT11=FakeDHT22)
+    onewire = types.SimpleNamespace(OneWire=lambda pin: ("OneWire", pin.n))
+    for name, module in (("machine", machine), ("network", network), ("dht", dht), ("onewire", onewire)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "mqnode.hardware", raising=False)
+    FakeI2C.made = []
+    FakeDHT22.error = None
+    hardware = importlib.import_module("mqnode.hardware")
+    yield hardware
+    sys.modules.pop("mqnode.hardware", None)
+
+
+def test_hardware_dht_turns_a_checksum_error_into_oserror(board_hardware: Any) -> None:
+    part = board_hardware.dht(15, "dht22")
+    part.measure()
+    assert (part.temperature(), part.humidity()) == (21.5, 40.1)
+    FakeDHT22.error = Exception("checksum error")  # what MicroPython's dht.py raises
+    with pytest.raises(OSError, match="checksum error"):
+        part.measure()
+    FakeDHT22.error = OSError(110)  # the firmware's timeout passes through as it is
+    with pytest.raises(OSError) as e:
+        part.measure()
+    assert e.value.args == (110,)
+
+
+def test_hardware_i2c_shares_a_bus_and_refuses_other_pins(board_hardware: Any) -> None:
+    first = board_hardware.i2c(0, 8, 9, 100000)
+    assert board_hardware.i2c(0, 8, 9) is first
+    assert FakeI2C.made == [{"bus": 0, "sda": 8, "scl": 9, "freq": 100000}]
+    with pytest.raises(ValueError, match="already on sda 8"):
+        board_hardware.i2c(0, 4, 5)
+
+
+def test_hardware_onewire_is_the_firmware_bus_on_that_pin(board_hardware: Any) -> None:
+    assert board_hardware.onewire(22) == ("OneWire", 22)
