@@ -91,10 +91,7 @@ class Client:
         if store:
             from .store import FileStore  # only a client with a store pays for the module
 
-            self._store = FileStore(store)
-            self._s.restore(self._store.load(), ticks_ms())
-            if self._store.problem:
-                print("mqtt:", self._store.problem)
+            self._store = FileStore(store, self._s)  # restores what a reset left in the file
         self._backoff = (int(backoff[0] * 1000), int(backoff[1] * 1000))
         self._attempt = 0  # failed attempts since the last stable connection
         self._waiters = {}  # (kind, pid) -> [Event, result]
@@ -271,8 +268,8 @@ class Client:
             await asyncio.sleep((1000 if wait is None else max(wait, 10)) / 1000)
 
     async def _send(self):
-        if self._store and self._s.dirty:
-            self._store.save(self._s.unacked())  # before the bytes leave, as MQTTClient does
+        if self._store:
+            self._store.sync()  # before the bytes leave, as MQTTClient does
         out = self._s.out
         if out and self._writer:
             self._writer.write(out)  # copies (CPython's transport, MicroPython's out_buf)

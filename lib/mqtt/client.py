@@ -54,10 +54,7 @@ class MQTTClient:
         if store:
             from .store import FileStore  # only a client with a store pays for the module
 
-            self._store = FileStore(store)
-            s.restore(self._store.load(), ticks_ms())
-            if self._store.problem:
-                print("mqtt:", self._store.problem)  # the console is how a board reports
+            self._store = FileStore(store, s)  # restores what a reset left in the file
         self._buf = bytearray(_CHUNK)
         self._view = memoryview(self._buf)
 
@@ -220,12 +217,9 @@ class MQTTClient:
         if not (self.reconnect and self._ever_connected):
             raise reason
 
-    def _save(self):
-        if self._store and self._s.dirty:
-            self._store.save(self._s.unacked())
-
     def _flush(self):
-        self._save()  # before the bytes leave: a reset must not lose them
+        if self._store:
+            self._store.sync()  # before the bytes leave: a reset must not lose them
         out = self._s.out
         if out:
             self.sock.send(out, self.timeout_ms)
@@ -233,7 +227,8 @@ class MQTTClient:
 
     def _flush_or_lose(self):
         if self.sock is None:
-            self._save()  # a message queued offline must survive a reset too
+            if self._store:
+                self._store.sync()  # a message queued offline must survive a reset too
             return
         try:
             self._flush()

@@ -11,15 +11,18 @@ class MQTTException(Exception):
 class ConnectionRefused(MQTTException):
     """The broker answered CONNECT with a non-zero return code.
 
-    args[0] is the code (as umqtt.simple's MQTTException carried it), args[1] its name from the spec.
+    args[0] is the code (as umqtt.simple's MQTTException carried it), args[1] its name from the
+    spec's table 3.1 [MQTT-3.2.2-3]; `code` is args[0] too.
     """
 
     def __init__(self, code):
-        super().__init__(code, refusal_name(code))
-
-    @property
-    def code(self):
-        return self.args[0]
+        if 1 <= code <= 5:
+            name = ("unacceptable protocol version", "identifier rejected", "server unavailable",
+                    "bad user name or password", "not authorized")[code - 1]
+        else:
+            name = "undefined return code"
+        super().__init__(code, name)
+        self.code = code
 
 
 class SubscribeRefused(MQTTException):
@@ -35,19 +38,3 @@ class ProtocolError(MQTTException):
 
 class MQTTTimeout(MQTTException):
     """A deadline passed: no answer from the broker, or a peer that stopped reading."""
-
-
-# [MQTT-3.2.2-3] table 3.1: CONNACK return codes 1..5.
-_REFUSALS = (
-    "unacceptable protocol version",
-    "identifier rejected",
-    "server unavailable",
-    "bad user name or password",
-    "not authorized",
-)
-
-
-def refusal_name(code):
-    if 1 <= code <= 5:
-        return _REFUSALS[code - 1]
-    return "undefined return code"

@@ -18,7 +18,7 @@ class Outbox:
         self.items.append(msg)
         self.bytes += len(msg[0]) + len(msg[1])
         while len(self.items) > self.max_count or self.bytes > self.max_bytes:
-            self._pop(0)
+            self.pop()
             self.dropped += 1
 
     def put_front(self, msgs):
@@ -28,9 +28,7 @@ class Outbox:
             self.bytes += len(m[0]) + len(m[1])
 
     def pop(self):
-        return self._pop(0)
-
-    def _pop(self, i):
-        m = self.items.pop(i)
+        """The oldest message, taken out."""
+        m = self.items.pop(0)
         self.bytes -= len(m[0]) + len(m[1])
         return m

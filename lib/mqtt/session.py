@@ -12,6 +12,11 @@ ticks_ms() value the driver reads. Everything the spec makes the client remember
 - what outlives a connection: subscriptions (sent again when the broker lost them) and the outbox
   of messages published while offline, sent in order once connected, before any newer message.
 
+`dirty` tells a message store (store.py) that the unacknowledged messages changed.
+
+Sized for a board: every function and every name costs heap once compiled to .mpy (a function
+about 150 bytes on the 64-bit Unix port), so one-caller helpers are written inline.
+
 Events are tuples whose first item is the packet type they came from (packet.PUBLISH, ...):
   (CONNACK, session_present)
   (PUBLISH, topic, payload, qos, retain, dup)         a message to deliver
@@ -44,6 +49,7 @@ QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
 # An outgoing QoS 1/2 flow is a list [pid, qos, state, topic, payload, retain, sent_at], kept in a
 # list in the order first sent: MicroPython dicts do not keep insertion order, and the resend
 # after a reconnect must [MQTT-4.6.0-1]. The window is small, so a scan is as fast as a lookup.
+# store.py saves and restores these records (and the outbox), so it shares this layout.
 _SENT = const(0)  # PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
 _RELEASED = const(1)  # PUBREL sent; waiting for PUBCOMP
 
@@ -64,17 +70,17 @@ class Session:
         self._in = bytearray()
         self._pos = 0  # start of the first unparsed byte in _in
         self._pid = 0
-        self._flows = []  # outgoing QoS 1/2 flows, oldest first
-        self._pending = {}  # pid -> (is_subscribe, [filter, ...]) awaiting SUBACK / UNSUBACK
+        self.flows = []  # outgoing QoS 1/2 flows, oldest first
+        self._pending = {}  # pid -> (True, [filter, ...]) awaiting SUBACK, (False, ...) UNSUBACK
         self._held = set()  # incoming QoS 2 ids: delivered, not yet released
         self.subs = {}  # filter -> qos, restored after a reconnect that lost them
         self.outbox = Outbox(queue_count, queue_bytes)
         self.queue_qos0 = queue_qos0  # also keep QoS 0 messages published while offline
         self.resends = 0
-        self.dirty = False  # the unacknowledged messages changed since unacked() was last saved
+        self.dirty = False  # the unacknowledged messages changed since the store last saved them
         self._awaiting_connack = False
         self._clean = True
-        self._last_in = self._last_out = self._ping_at = 0
+        self._last_in = self._last_out = 0
         self._pinging = False
 
     # --- commands: each appends to self.out -----------------------------------------------------
@@ -95,12 +101,16 @@ class Session:
         self._in = bytearray()
         self._pos = 0
         self._clean = clean_session
-        if clean_session and (self._flows or self._held):
+        if clean_session and (self.flows or self._held):
             # [MQTT-3.1.2-6]: a clean session starts with no protocol state on either side. A
             # message the broker never confirmed is not dropped: it goes out again as a new one.
             # One it confirmed with PUBREC is the broker's now and is done.
-            self.outbox.put_front([(f[3], f[4], f[1], f[5]) for f in self._flows if f[2] == _SENT])
-            self._flows = []
+            lost = []
+            for f in self.flows:
+                if f[2] == _SENT:
+                    lost.append((f[3], f[4], f[1], f[5]))
+            self.outbox.put_front(lost)
+            self.flows = []
             self._held = set()
             self.dirty = True
         self.connected = False
@@ -121,8 +131,9 @@ class Session:
         """
         _check_qos(qos)
         topic = topic_name(topic)
-        payload = _payload(payload)
-        if self.connected and not self.outbox.items and len(self._flows) < self.max_inflight:
+        if isinstance(payload, str):
+            payload = payload.encode()  # payloads are binary; a str goes as its UTF-8 bytes
+        if self.connected and not self.outbox.items and len(self.flows) < self.max_inflight:
             return self._send_publish(now, topic, payload, qos, retain)
         if qos or self.queue_qos0:
             self.outbox.put((topic, payload, qos, retain))
@@ -136,7 +147,7 @@ class Session:
         pid = 0
         if qos:
             pid = self._new_pid()
-            self._flows.append([pid, qos, _SENT, topic, payload, retain, now])
+            self.flows.append([pid, qos, _SENT, topic, payload, retain, now])
             self.dirty = True
         encode_publish(self.out, topic, payload, qos, retain, 0, pid)
         self._last_out = now
@@ -145,13 +156,14 @@ class Session:
     def _drain(self, now):
         """Send outbox messages, oldest first, while connected and the window has room."""
         box = self.outbox
-        while self.connected and box.items and len(self._flows) < self.max_inflight:
+        while self.connected and box.items and len(self.flows) < self.max_inflight:
             m = box.pop()
             self._send_publish(now, m[0], m[1], m[2], m[3])
 
     def subscribe(self, now, filters):
         """filters: a list of (filter, qos). Returns the SUBSCRIBE's packet id."""
-        self._need_connection()
+        if not self.connected:
+            raise MQTTException("not connected")
         checked = []
         for f, qos in filters:
             _check_qos(qos)
@@ -162,36 +174,42 @@ class Session:
             if f not in self.subs and len(self.subs) >= MAX_SUBS:
                 raise MQTTException("more than %d subscriptions to remember" % MAX_SUBS)
             self.subs[f] = qos
-        return self._send_subscribe(now, checked)
-
-    def _send_subscribe(self, now, checked):
-        pid = self._new_pid()
-        self._pending[pid] = (True, [f for f, _ in checked])
-        encode_subscribe(self.out, pid, checked)
-        self._last_out = now
-        return pid
+        return self._request(now, True, checked)
 
     def unsubscribe(self, now, filters):
-        self._need_connection()
-        checked = [topic_filter(f) for f in filters]
+        if not self.connected:
+            raise MQTTException("not connected")
+        checked = []
+        for f in filters:
+            checked.append(topic_filter(f))
         if not checked:
             raise ValueError("UNSUBSCRIBE needs at least one filter [MQTT-3.10.3-2]")
         for f in checked:
             self.subs.pop(f, None)
-        return self._send_unsubscribe(now, checked)
+        return self._request(now, False, checked)
 
-    def _send_unsubscribe(self, now, checked):
+    def _request(self, now, is_sub, items):
+        """Send SUBSCRIBE (items: (filter, qos) pairs) or UNSUBSCRIBE (items: filters); the
+        filters wait in _pending for the answer. Returns the packet id."""
         pid = self._new_pid()
-        self._pending[pid] = (False, checked)
-        encode_unsubscribe(self.out, pid, checked)
+        if is_sub:
+            encode_subscribe(self.out, pid, items)
+            filters = []
+            for f, _ in items:
+                filters.append(f)
+        else:
+            encode_unsubscribe(self.out, pid, items)
+            filters = items
+        self._pending[pid] = (is_sub, filters)
         self._last_out = now
         return pid
 
     def ping(self, now):
-        self._need_connection()
+        if not self.connected:
+            raise MQTTException("not connected")
         encode_empty(self.out, PINGREQ)
         self._pinging = True
-        self._ping_at = self._last_out = now
+        self._last_out = now
 
     def disconnect(self):
         """Queue DISCONNECT; the broker then discards the will [MQTT-3.14.4-3]."""
@@ -204,28 +222,6 @@ class Session:
         self.connected = False
         self._awaiting_connack = False
         self.out[0:] = b""
-
-    # --- persistence: the driver saves unacked() when `dirty`, and restores it at boot -----------
-
-    def unacked(self):
-        """Every QoS 1/2 message not yet acknowledged, oldest first, as
-        (pid, qos, state, topic, payload, retain); pid 0 for one still in the outbox.
-        Clears `dirty`: the caller is about to save this."""
-        self.dirty = False
-        r = [(f[0], f[1], f[2], f[3], f[4], f[5]) for f in self._flows]
-        for m in self.outbox.items:
-            if m[2]:
-                r.append((0, m[2], _SENT, m[0], m[1], m[3]))
-        return r
-
-    def restore(self, records, now):
-        """Take back what unacked() returned before a reset. Flows keep their ids, so a
-        clean_session=False reconnect resends them as the same messages."""
-        for pid, qos, state, topic, payload, retain in records:
-            if pid and self.flow(pid) is None and len(self._flows) < self.max_inflight:
-                self._flows.append([pid, qos, state, topic, payload, retain, now])
-            elif state == _SENT:
-                self.outbox.put((topic, payload, qos, retain))
 
     # --- time ----------------------------------------------------------------------------------
 
@@ -248,7 +244,7 @@ class Session:
                 self.ping(now)
             wait = ka + half - quiet_in if self._pinging else half - quiet
         if self.retry_ms:
-            for flow in self._flows:
+            for flow in self.flows:
                 due = self.retry_ms - ticks_diff(now, flow[6])
                 if due <= 0:
                     self._resend(flow, now)
@@ -315,28 +311,41 @@ class Session:
             now = self._last_in
             # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
             # no session on the broker's side they still must: the message was never confirmed.
-            for flow in self._flows:
+            for flow in self.flows:
                 self._resend(flow, now)
             # Subscriptions: all of them if the broker has no session for us; otherwise only
             # requests the old connection took with it unanswered.
             pending = self._pending
             self._pending = {}
             if not present and self.subs:
-                self._send_subscribe(now, list(self.subs.items()))
+                self._request(now, True, list(self.subs.items()))
             elif present:
                 for is_sub, filters in pending.values():
                     if is_sub:
-                        filters = [(f, self.subs[f]) for f in filters if f in self.subs]
-                        if filters:
-                            self._send_subscribe(now, filters)
+                        items = []
+                        for f in filters:
+                            if f in self.subs:
+                                items.append((f, self.subs[f]))
+                        if items:
+                            self._request(now, True, items)
                     else:
-                        self._send_unsubscribe(now, filters)
+                        self._request(now, False, filters)
             self._drain(now)
             return (CONNACK, present)
         if kind == CONNACK:
             raise ProtocolError("a second CONNACK [MQTT-3.2.0-1]")
         if kind == PUBLISH:
-            return self._incoming_publish(first, body)
+            topic, pid, payload, qos = decode_publish(first & 15, body)
+            if qos == 1:
+                encode_ack(self.out, PUBACK, pid)
+            elif qos == 2:
+                encode_ack(self.out, PUBREC, pid)
+                if pid in self._held:
+                    return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
+                if len(self._held) >= MAX_HELD:
+                    raise ProtocolError("more than %d QoS 2 messages awaiting PUBREL" % MAX_HELD)
+                self._held.add(pid)
+            return (PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
         if kind in (PUBACK, PUBREC, PUBCOMP, PUBREL, UNSUBACK):
             pid = decode_ack(kind, body)
             if kind == PUBREL:
@@ -360,7 +369,7 @@ class Session:
                     elif kind == PUBCOMP and flow[2] != _RELEASED:
                         raise ProtocolError("PUBCOMP for id %d before PUBREC" % pid)
                     else:
-                        self._flows.remove(flow)
+                        self.flows.remove(flow)
                         self.dirty = True
                         self._drain(self._last_in)
             return (kind, pid)
@@ -384,28 +393,10 @@ class Session:
             return (PINGRESP,)
         raise ProtocolError("packet type %d is never sent to a client" % kind)
 
-    def _incoming_publish(self, first, body):
-        topic, pid, payload, qos = decode_publish(first & 15, body)
-        dup = first >> 3 & 1
-        if qos == 1:
-            encode_ack(self.out, PUBACK, pid)
-        elif qos == 2:
-            encode_ack(self.out, PUBREC, pid)
-            if pid in self._held:
-                return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
-            if len(self._held) >= MAX_HELD:
-                raise ProtocolError("more than %d QoS 2 messages awaiting PUBREL" % MAX_HELD)
-            self._held.add(pid)
-        return (PUBLISH, topic, payload, qos, first & 1, dup)
-
     # --- internals -------------------------------------------------------------------------------
 
-    def _need_connection(self):
-        if not self.connected:
-            raise MQTTException("not connected")
-
     def _new_pid(self):
-        if len(self._flows) + len(self._pending) >= 65535:
+        if len(self.flows) + len(self._pending) >= 65535:
             raise MQTTException("all 65,535 packet ids are in flight")
         pid = self._pid
         while True:
@@ -416,7 +407,7 @@ class Session:
 
     def flow(self, pid):
         """The in-flight record of an outgoing QoS 1/2 message, or None once complete."""
-        for flow in self._flows:
+        for flow in self.flows:
             if flow[0] == pid:
                 return flow
         return None
@@ -432,7 +423,7 @@ class Session:
 
     @property
     def inflight(self):
-        return len(self._flows)
+        return len(self.flows)
 
 
 def _check_qos(qos):
@@ -440,14 +431,10 @@ def _check_qos(qos):
         raise ValueError("QoS %r is not 0, 1 or 2" % (qos,))
 
 
-def _payload(p):
-    """Payloads are binary; a str is sent as its UTF-8 bytes."""
-    return p.encode() if isinstance(p, str) else p
-
-
 def _binary(p, what):
     """A length-prefixed binary field (will message, password): at most 65,535 bytes."""
-    p = _payload(p)
+    if isinstance(p, str):
+        p = p.encode()
     if len(p) > 65535:
         raise ValueError("%s is %d bytes; MQTT allows at most 65,535" % (what, len(p)))
     return p

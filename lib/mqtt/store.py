@@ -5,6 +5,11 @@ unacknowledged messages changes, so a power cut leaves either the old file or th
 over the content catches a torn or corrupted file: it is reported in `problem`, moved aside to
 path + ".bad", and the client starts empty instead of failing to boot.
 
+A driver hands its Session to the store: the store puts back what a reset left in the file, and
+sync() saves the session's unacknowledged messages (its in-flight flows and the QoS 1/2 messages
+in its outbox) whenever they changed, before the driver lets any bytes leave. That code lives
+here, not in session.py, so a client without a store never loads it.
+
 Format: b"MQS1", then per message: flags (qos | state << 2 | retain << 4), packet id (0 while
 queued), topic length (2 bytes), payload length (4 bytes), topic, payload; then the CRC32 of all
 that, 4 bytes big-endian.
@@ -13,14 +18,43 @@ import os
 import struct
 from binascii import crc32
 
+from .compat import const, ticks_ms
+
 _MAGIC = b"MQS1"
 _HEAD = ">BHHI"
+_SENT = const(0)  # session.py's state of a flow whose PUBLISH awaits PUBACK / PUBREC
 
 
 class FileStore:
-    def __init__(self, path):
+    def __init__(self, path, session=None):
+        """With a session: take back into it what the file holds (flows keep their ids, so a
+        clean_session=False reconnect resends them as the same messages); a damaged file is
+        reported on the console, because that is how a board reports."""
         self.path = path
         self.problem = None  # why the last load() found nothing usable, for the console
+        self.session = session
+        if session is None:
+            return
+        now = ticks_ms()
+        for pid, qos, state, topic, payload, retain in self.load():
+            if pid and session.flow(pid) is None and len(session.flows) < session.max_inflight:
+                session.flows.append([pid, qos, state, topic, payload, retain, now])
+            elif state == _SENT:
+                session.outbox.put((topic, payload, qos, retain))
+        if self.problem:
+            print("mqtt:", self.problem)
+
+    def sync(self):
+        """Save the session's unacknowledged QoS 1/2 messages, oldest first, if they changed."""
+        s = self.session
+        if not s.dirty:
+            return
+        s.dirty = False
+        records = s.flows[:]  # save() reads the first six items of each
+        for m in s.outbox.items:
+            if m[2]:
+                records.append((0, m[2], _SENT, m[0], m[1], m[3]))  # pid 0: not sent yet
+        self.save(records)
 
     def save(self, records):
         """records: (pid, qos, state, topic, payload, retain) tuples or lists; [] deletes the file."""
@@ -32,7 +66,8 @@ class FileStore:
         with open(tmp, "wb") as f:
             f.write(_MAGIC)
             crc = crc32(_MAGIC, crc)
-            for pid, qos, state, topic, payload, retain in records:
+            for r in records:
+                pid, qos, state, topic, payload, retain = r[0], r[1], r[2], r[3], r[4], r[5]
                 payload = payload or b""
                 head = struct.pack(_HEAD, qos | state << 2 | retain << 4, pid, len(topic), len(payload))
                 for part in (head, topic, payload):
