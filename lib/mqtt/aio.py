@@ -129,12 +129,13 @@ class Client:
         if not pid:
             await self._send()
             return pid is not None
-        w = self._waiters[(PUBACK if qos == 1 else PUBCOMP, pid)] = [asyncio.Event(), None]
+        key = (PUBACK if qos == 1 else PUBCOMP, pid)
+        w = self._waiters[key] = [asyncio.Event(), None]
         await self._send()
         try:
             await w[0].wait()
         finally:
-            self._waiters.pop((PUBACK if qos == 1 else PUBCOMP, pid), None)
+            self._waiters.pop(key, None)
         return w[1]
 
     async def subscribe(self, topic_filter, qos=0):
@@ -193,7 +194,12 @@ class Client:
         self._up_since = ticks_ms()
         self.connected.set()
         self.disconnected.clear()
-        self._wake_orphans()
+        # A publisher whose flow the session re-queued under a new id (clean session) will never
+        # see its old id acknowledged: tell it the message went to the outbox.
+        for key, w in self._waiters.items():
+            if key[0] in (PUBACK, PUBCOMP) and s.flow(key[1]) is None:
+                w[1] = False
+                w[0].set()
         return ev[1]
 
     async def _run(self):
@@ -208,7 +214,12 @@ class Client:
             await self._close()
             self._lost()
             if not self.reconnect or self._closing:
-                self._fail_waiters(self.last_error or OSError("disconnected"))
+                # Nobody will answer now: publishers learn their message is not confirmed,
+                # requests get the error.
+                e = self.last_error or OSError("disconnected")
+                for key, w in self._waiters.items():
+                    w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
+                    w[0].set()
                 return
             if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
                 self._attempt = 0
@@ -230,25 +241,22 @@ class Client:
             # Events first: what arrived with the CONNACK is already buffered.
             ev = s.next_event()
             while ev is not None:
-                self._dispatch(ev)
+                kind = ev[0]
+                if kind == PUBLISH:
+                    self.messages.put(Message(ev[1], ev[2], ev[3], ev[4], ev[5]))
+                elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
+                    w = self._waiters.get((kind, ev[1]))
+                    if w:
+                        w[1] = ev[2] if kind == SUBACK else True
+                        w[0].set()
+                    if kind == PUBACK or kind == PUBCOMP:
+                        self._room.set()
                 ev = s.next_event()
             await self._send()  # acknowledgements the session queued
             data = await self._reader.read(_READ)
             if not data:
                 raise OSError("connection closed by the broker")
             s.receive_data(data, ticks_ms())
-
-    def _dispatch(self, ev):
-        kind = ev[0]
-        if kind == PUBLISH:
-            self.messages.put(Message(ev[1], ev[2], ev[3], ev[4], ev[5]))
-        elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
-            w = self._waiters.get((kind, ev[1]))
-            if w:
-                w[1] = ev[2] if kind == SUBACK else True
-                w[0].set()
-            if kind != SUBACK and kind != UNSUBACK:
-                self._room.set()
 
     async def _keepalive(self):
         """Sleep until the session's next deadline; ping, resend, or drop a dead link."""
@@ -304,16 +312,3 @@ class Client:
         self.connected.clear()
         self.disconnected.set()
         self._room.set()  # publishers waiting for room go to the outbox now
-
-    def _wake_orphans(self):
-        """After a reconnect, a publisher whose flow the session re-queued under a new id (clean
-        session) will never see its old id acknowledged: tell it the message went to the outbox."""
-        for key, w in self._waiters.items():
-            if key[0] in (PUBACK, PUBCOMP) and self._s.flow(key[1]) is None:
-                w[1] = False
-                w[0].set()
-
-    def _fail_waiters(self, e):
-        for key, w in self._waiters.items():
-            w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
-            w[0].set()

@@ -69,7 +69,7 @@ def parse_header(buf, start, end, max_size):
 
 def put_varint(out, n):
     if n > MAX_REMAINING:
-        raise ValueError("packet of %d bytes exceeds MQTT's 268,435,455" % n)
+        raise ValueError("packet of %d bytes > 268435455 [MQTT-2.2.3]" % n)
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
         n >>= 7
@@ -99,48 +99,25 @@ def utf8(s, what):
         if not well_formed(b):
             raise ValueError("%s is not valid UTF-8" % what)
     if len(b) > MAX_STRING:
-        raise ValueError("%s is %d bytes; MQTT strings hold at most 65,535" % (what, len(b)))
+        raise ValueError("%s: %d bytes > 65535 [MQTT-1.5.3]" % (what, len(b)))
     if b"\x00" in b:
-        raise ValueError("%s contains NUL" % what)
+        raise ValueError("%s contains NUL [MQTT-1.5.3-2]" % what)
     return b
 
 
 def well_formed(b):
-    """Whether b is well-formed UTF-8 (RFC 3629): no overlong forms, surrogates or code points
-    above U+10FFFF. bytes.decode() is not enough: MicroPython's accepts all three."""
+    """Whether b is well-formed UTF-8 [MQTT-1.5.3-1]. ASCII, the usual topic, takes one C-level
+    scan; anything else loads the full RFC 3629 check (utf8.py) on first use."""
     if not b or max(b) < 0x80:
-        return True  # ASCII, the usual topic: one C-level scan
-    i = 0
-    n = len(b)
-    while i < n:
-        c = b[i]
-        if c < 0x80:
-            i += 1
-            continue
-        if 0xC2 <= c <= 0xDF:
-            k, lo, hi = 1, 0x80, 0xBF
-        elif 0xE0 <= c <= 0xEF:
-            # E0 needs A0.. (else overlong); ED stops at 9F (else a surrogate)
-            k, lo, hi = 2, 0xA0 if c == 0xE0 else 0x80, 0x9F if c == 0xED else 0xBF
-        elif 0xF0 <= c <= 0xF4:
-            # F0 needs 90.. (else overlong); F4 stops at 8F (else above U+10FFFF)
-            k, lo, hi = 3, 0x90 if c == 0xF0 else 0x80, 0x8F if c == 0xF4 else 0xBF
-        else:
-            return False
-        if i + k >= n:
-            return False
-        if not lo <= b[i + 1] <= hi:
-            return False
-        for j in range(i + 2, i + k + 1):
-            if not 0x80 <= b[j] <= 0xBF:
-                return False
-        i += k + 1
-    return True
+        return True
+    from .utf8 import well_formed_utf8
+
+    return well_formed_utf8(b)
 
 
 def get_u16(body, i):
     if i + 2 > len(body):
-        raise ProtocolError("packet ends inside a 2-byte field")
+        raise ProtocolError("packet ends in a 2-byte field")
     return body[i] << 8 | body[i + 1]
 
 
@@ -149,12 +126,12 @@ def get_str(body, i):
     n = get_u16(body, i)
     i += 2
     if i + n > len(body):
-        raise ProtocolError("string of %d bytes runs past the packet" % n)
+        raise ProtocolError("%d-byte string past packet end" % n)
     s = bytes(body[i : i + n])
     if not well_formed(s):
-        raise ProtocolError("ill-formed UTF-8 string [MQTT-1.5.3-1]")
+        raise ProtocolError("ill-formed UTF-8 [MQTT-1.5.3-1]")
     if b"\x00" in s:
-        raise ProtocolError("string contains U+0000 [MQTT-1.5.3-2]")
+        raise ProtocolError("U+0000 in string [MQTT-1.5.3-2]")
     return s, i + n
 
 
@@ -244,9 +221,9 @@ def encode_empty(out, kind):
 def decode_connack(body):
     """(session present, return code)."""
     if len(body) != 2:
-        raise ProtocolError("CONNACK of %d bytes, expected 2" % len(body))
+        raise ProtocolError("CONNACK: %d bytes, not 2" % len(body))
     if body[0] & 0xFE:
-        raise ProtocolError("CONNACK flags 0x%x: bits 7-1 are reserved [MQTT-3.2.2-1]" % body[0])
+        raise ProtocolError("CONNACK flags 0x%x [MQTT-3.2.2-1]" % body[0])
     return body[0], body[1]
 
 
@@ -254,25 +231,25 @@ def decode_publish(flags, body):
     """(topic, packet id or 0, payload, qos), every rule on the topic checked."""
     qos = flags >> 1 & 3
     if qos == 3:
-        raise ProtocolError("PUBLISH with QoS 3 [MQTT-3.3.1-4]")
+        raise ProtocolError("PUBLISH QoS 3 [MQTT-3.3.1-4]")
     topic, i = get_str(body, 0)
     if not topic:
-        raise ProtocolError("PUBLISH with an empty topic [MQTT-4.7.3-1]")
+        raise ProtocolError("empty PUBLISH topic [MQTT-4.7.3-1]")
     if b"+" in topic or b"#" in topic:
-        raise ProtocolError("PUBLISH topic %r contains a wildcard [MQTT-3.3.2-2]" % topic)
+        raise ProtocolError("wildcard in PUBLISH topic %r [MQTT-3.3.2-2]" % topic)
     pid = 0
     if qos:
         pid = get_u16(body, i)
         i += 2
         if pid == 0:
-            raise ProtocolError("PUBLISH with packet id 0 [MQTT-2.3.1-1]")
+            raise ProtocolError("PUBLISH packet id 0 [MQTT-2.3.1-1]")
     return topic, pid, bytes(body[i:]), qos
 
 
 def decode_ack(kind, body):
     """The packet id of a PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK."""
     if len(body) != 2:
-        raise ProtocolError("packet type %d of %d bytes, expected 2" % (kind, len(body)))
+        raise ProtocolError("packet type %d: %d bytes, not 2" % (kind, len(body)))
     return body[0] << 8 | body[1]
 
 
@@ -281,7 +258,7 @@ def decode_suback(body):
     pid = get_u16(body, 0)
     codes = list(body[2:])
     if not codes:
-        raise ProtocolError("SUBACK without return codes [MQTT-3.9.3]")
+        raise ProtocolError("SUBACK with no codes [MQTT-3.9.3]")
     for c in codes:
         if c > 2 and c != 0x80:
             raise ProtocolError("SUBACK return code 0x%x [MQTT-3.9.3-2]" % c)
@@ -290,4 +267,4 @@ def decode_suback(body):
 
 def decode_empty(kind, body):
     if len(body):
-        raise ProtocolError("packet type %d with a %d-byte body, expected none" % (kind, len(body)))
+        raise ProtocolError("packet type %d: %d bytes, not 0" % (kind, len(body)))

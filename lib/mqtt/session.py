@@ -59,7 +59,7 @@ class Session:
                  queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
         self.client_id = utf8(client_id, "client_id")
         if not 0 <= keepalive <= 65535:
-            raise ValueError("keepalive %d s is outside 0..65535" % keepalive)
+            raise ValueError("keepalive %d s not in 0..65535" % keepalive)
         self.keepalive_ms = keepalive * 1000
         self.max_packet = max_packet
         self.max_inflight = max_inflight
@@ -94,7 +94,7 @@ class Session:
         if not self.client_id and not clean_session:
             raise ValueError("an empty client_id needs clean_session=True [MQTT-3.1.3-7]")
         if password is not None and user is None:
-            raise ValueError("a password needs a user name [MQTT-3.1.2-22]")
+            raise ValueError("password without user [MQTT-3.1.2-22]")
         # Checked before any state changes, so a bad argument leaves nothing half-queued.
         user = None if user is None else utf8(user, "user")
         password = None if password is None else _binary(password, "password")
@@ -169,10 +169,10 @@ class Session:
             _check_qos(qos)
             checked.append((topic_filter(f), qos))
         if not checked:
-            raise ValueError("SUBSCRIBE needs at least one filter [MQTT-3.8.3-3]")
+            raise ValueError("SUBSCRIBE with no filter [MQTT-3.8.3-3]")
         for f, qos in checked:
             if f not in self.subs and len(self.subs) >= MAX_SUBS:
-                raise MQTTException("more than %d subscriptions to remember" % MAX_SUBS)
+                raise MQTTException("more than %d subscriptions" % MAX_SUBS)
             self.subs[f] = qos
         return self._request(now, True, checked)
 
@@ -183,7 +183,7 @@ class Session:
         for f in filters:
             checked.append(topic_filter(f))
         if not checked:
-            raise ValueError("UNSUBSCRIBE needs at least one filter [MQTT-3.10.3-2]")
+            raise ValueError("UNSUBSCRIBE with no filter [MQTT-3.10.3-2]")
         for f in checked:
             self.subs.pop(f, None)
         return self._request(now, False, checked)
@@ -343,7 +343,7 @@ class Session:
                 if pid in self._held:
                     return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
                 if len(self._held) >= MAX_HELD:
-                    raise ProtocolError("more than %d QoS 2 messages awaiting PUBREL" % MAX_HELD)
+                    raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
                 self._held.add(pid)
             return (PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
         if kind in (PUBACK, PUBREC, PUBCOMP, PUBREL, UNSUBACK):
@@ -367,7 +367,7 @@ class Session:
                             flow[6] = self._last_in  # the PUBREL's retry timer starts now
                         encode_ack(self.out, PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
                     elif kind == PUBCOMP and flow[2] != _RELEASED:
-                        raise ProtocolError("PUBCOMP for id %d before PUBREC" % pid)
+                        raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
                     else:
                         self.flows.remove(flow)
                         self.dirty = True
@@ -397,7 +397,7 @@ class Session:
 
     def _new_pid(self):
         if len(self.flows) + len(self._pending) >= 65535:
-            raise MQTTException("all 65,535 packet ids are in flight")
+            raise MQTTException("all 65535 packet ids in flight")
         pid = self._pid
         while True:
             pid = pid % 65535 + 1  # ids run 1..65535 [MQTT-2.3.1-1]
@@ -428,7 +428,7 @@ class Session:
 
 def _check_qos(qos):
     if qos not in (0, 1, 2):
-        raise ValueError("QoS %r is not 0, 1 or 2" % (qos,))
+        raise ValueError("QoS %r not 0, 1 or 2" % (qos,))
 
 
 def _binary(p, what):
@@ -436,5 +436,5 @@ def _binary(p, what):
     if isinstance(p, str):
         p = p.encode()
     if len(p) > 65535:
-        raise ValueError("%s is %d bytes; MQTT allows at most 65,535" % (what, len(p)))
+        raise ValueError("%s: %d bytes > 65535" % (what, len(p)))
     return p

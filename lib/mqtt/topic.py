@@ -9,9 +9,9 @@ def topic_name(t):
     """
     b = utf8(t, "topic")
     if not b:
-        raise ValueError("topic is empty")
+        raise ValueError("empty topic [MQTT-4.7.3-1]")
     if b"+" in b or b"#" in b:
-        raise ValueError("topic %r contains a wildcard; only filters may" % b)
+        raise ValueError("wildcard in topic %r [MQTT-3.3.2-2]" % b)
     return b
 
 
@@ -22,12 +22,12 @@ def topic_filter(f):
     """
     b = utf8(f, "filter")
     if not b:
-        raise ValueError("filter is empty")
+        raise ValueError("empty filter [MQTT-4.7.3-1]")
     levels = b.split(b"/")
     last = len(levels) - 1
     for i, level in enumerate(levels):
         if (b"#" in level and (level != b"#" or i != last)) or (b"+" in level and level != b"+"):
-            raise ValueError("filter %r: a wildcard must fill a whole level, and '#' come last" % b)
+            raise ValueError("misplaced wildcard in filter %r [MQTT-4.7.1-2/3]" % b)
     return b
 
 
