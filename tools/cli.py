@@ -10,7 +10,7 @@ import importlib
 import sys
 from typing import List, Optional
 
-COMMANDS = ["monitor", "sim", "demo"]
+COMMANDS = ["monitor", "sim", "demo", "boards", "flash"]
 
 
 def build_parser() -> argparse.ArgumentParser:
