@@ -22,9 +22,15 @@ def main():
         return
     except OSError:
         pass
-    from mqnode.app import start
+    from mqnode import app, forget
 
-    start(config, secrets, boards)
+    job = app.boot(config, secrets, boards)  # None: a configuration error, already printed
+    del app
+    forget("app")  # boot-only code: its RAM goes to the running node
+    if job is not None:
+        import asyncio
+
+        asyncio.run(job)
 
 
 main()

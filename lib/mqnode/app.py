@@ -3,14 +3,17 @@ clear line and the board left at the REPL, reachable over USB: never a boot loop
 
 The order saves RAM: the schema and the board loader (mqnode.config, mqnode.board) run first and
 are forgotten before the node and the MQTT client are imported, so the heap holds one set or the
-other, never both (about 6 KB of a 64 KB heap).
+other, never both (about 6 KB of a 64 KB heap). main.py forgets this module too, before it runs
+the coroutine boot() returns.
 """
 import gc
 
 from . import forget
 
 
-def start(config_path, secrets_path, boards_dir):
+def boot(config_path, secrets_path, boards_dir):
+    """The coroutine that runs the node (always on, or one battery wake), or None after printing
+    why the configuration cannot be used."""
     try:
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
         from .node import Node
@@ -23,15 +26,11 @@ def start(config_path, secrets_path, boards_dir):
     del spec  # the board file's contents: the drivers took what they need
     gc.collect()
     print("mqnode: %s on %s, broker %s:%d" % (node.node_id, node.board_name, cfg["broker.host"], cfg["broker.port"]))
-    import asyncio
-
     if cfg["battery"]:
         from .battery import run
 
-        asyncio.run(run(node))
-    else:
-        asyncio.run(node.run())
-    return node
+        return run(node)
+    return node.run()
 
 
 def _settings(config_path, secrets_path, boards_dir):

@@ -20,7 +20,7 @@ from mqtt.aio import Client
 from mqtt.compat import ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
 
-from . import VERSION, drivers, forget
+from . import VERSION, forget
 
 WDT_MS = 8000  # the RP2040's watchdog tops out at 8.3 s
 
@@ -42,9 +42,13 @@ class Node:
         self.binaries = []
         self.switches = []
         groups = {"sensor": self.sensors, "binary_sensor": self.binaries, "switch": self.switches}
+        from . import drivers  # needed here only: forgotten below, the drivers' modules stay
+
         for spec in board.get("sensors", []) + board.get("switches", []):
             d = drivers.make(spec, hw)
             groups[d.component].append(d)
+        del drivers
+        forget("drivers")
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
         self.client = None
