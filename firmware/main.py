@@ -22,11 +22,12 @@ def main():
         return
     except OSError:
         pass
-    from mqnode import app, forget
+    from mqnode import app
+    from mqtt.compat import release
 
     job = app.boot(config, secrets, boards)  # None: a configuration error, already printed
     del app
-    forget("app")  # boot-only code: its RAM goes to the running node
+    release("mqnode.app")  # boot-only code: its RAM goes to the running node
     if job is not None:
         import asyncio
 

@@ -2,13 +2,13 @@
 clear line and the board left at the REPL, reachable over USB: never a boot loop.
 
 The order saves RAM: the schema and the board loader (mqnode.config, mqnode.board) run first and
-are forgotten before the node and the MQTT client are imported, so the heap holds one set or the
-other, never both (about 6 KB of a 64 KB heap). main.py forgets this module too, before it runs
+are released before the node and the MQTT client are imported, so the heap holds one set or the
+other, never both (about 6 KB of a 64 KB heap). main.py releases this module too, before it runs
 the coroutine boot() returns.
 """
 import gc
 
-from . import forget
+from mqtt.compat import release
 
 
 def boot(config_path, secrets_path, boards_dir):
@@ -34,7 +34,7 @@ def boot(config_path, secrets_path, boards_dir):
 
 
 def _settings(config_path, secrets_path, boards_dir):
-    """(settings, board description, hardware module), read by modules forgotten afterwards."""
+    """(settings, board description, hardware module), read by modules released afterwards."""
     from . import board, config
 
     try:
@@ -42,8 +42,8 @@ def _settings(config_path, secrets_path, boards_dir):
         spec = board.load(cfg["board"], boards_dir)
         hw = board.hardware_for(spec)
     finally:
-        forget("config")
-        forget("board")
+        release("mqnode.config")
+        release("mqnode.board")
     directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
     hw.configure(_seed(cfg["node_id"] or config_path), directory)
     return cfg, spec, hw

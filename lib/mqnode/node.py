@@ -17,10 +17,10 @@ import sys
 from binascii import hexlify
 
 from mqtt.aio import Client
-from mqtt.compat import ticks_diff, ticks_ms
+from mqtt.compat import release, ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
 
-from . import VERSION, forget
+from . import VERSION
 
 WDT_MS = 8000  # the RP2040's watchdog tops out at 8.3 s
 
@@ -42,13 +42,13 @@ class Node:
         self.binaries = []
         self.switches = []
         groups = {"sensor": self.sensors, "binary_sensor": self.binaries, "switch": self.switches}
-        from . import drivers  # needed here only: forgotten below, the drivers' modules stay
+        from . import drivers  # needed here only: released below, the drivers' modules stay
 
         for spec in board.get("sensors", []) + board.get("switches", []):
             d = drivers.make(spec, hw)
             groups[d.component].append(d)
         del drivers
-        forget("drivers")
+        release("mqnode.drivers")
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
         self.client = None
@@ -148,7 +148,7 @@ class Node:
 
     async def publish_discovery(self):
         if self.cfg["discovery"]:
-            # Needed after a (re)connect only: loaded for the announcement, then forgotten.
+            # Needed after a (re)connect only: loaded for the announcement, then released.
             from . import discovery
 
             try:
@@ -156,7 +156,7 @@ class Node:
                     await self.client.publish(topic, payload, qos=1, retain=True)
             finally:
                 del discovery
-                forget("discovery")
+                release("mqnode.discovery")
 
     async def publish_info(self):
         impl = sys.implementation

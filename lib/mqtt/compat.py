@@ -1,7 +1,8 @@
 """Every difference between MicroPython and CPython that mqtt depends on, in one place.
 
 The rest of the package is written once against this module: a clock in milliseconds (ticks),
-`const`, random bits, and an asyncio flag an interrupt may set. The blocking client's socket with
+`const`, random bits, an asyncio flag an interrupt may set, and release(), which lets a board's
+heap reclaim a module loaded only for a moment. The blocking client's socket with
 deadlines (plain or TLS) differs between the two as well; it lives in link.py, so that asyncio
 programs, which use asyncio's streams, never load it.
 """
@@ -19,6 +20,19 @@ if MICROPYTHON:
         import asyncio
 
         return asyncio.ThreadSafeFlag()
+
+    def release(name):
+        """Forget module `name` (dotted) until it is next imported, so the heap can reclaim it.
+
+        Importing it stored it in sys.modules and as an attribute of its package; both must go.
+        The package's __dict__ is used rather than hasattr, which would call a package
+        __getattr__ (mqtt has one that imports submodules).
+        """
+        sys.modules.pop(name, None)
+        dot = name.rfind(".")
+        package = sys.modules.get(name[:dot])
+        if package is not None:
+            package.__dict__.pop(name[dot + 1 :], None)
 
 else:
     import time
@@ -56,3 +70,6 @@ else:
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
         return _Flag()
+
+    def release(name):
+        """A no-op here: CPython has RAM to spare, and re-importing costs time."""
