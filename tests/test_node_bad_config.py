@@ -1,0 +1,102 @@
+"""A bad configuration stops the node with one clear line (the file, the key, what was expected)
+and a clean exit, never a traceback or a reset: on a board, a reset would boot-loop and keep the
+USB console too busy to fix the file. The safe-mode flag file keeps the app from starting at all.
+"""
+from __future__ import annotations
+
+import time
+from typing import List
+
+import pytest
+
+from node_observer import Observer
+from sim_node import NodeFactory, NodeProcess, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
+
+EXIT_TIMEOUT_S = 10.0
+NOTHING_PUBLISHED_WAIT_S = 0.2  # the process has exited by then; its packets would be here
+
+
+# id: (config.json text, or None for no file; secrets.json text or None; the file the line names;
+# what the line must also say)
+CASES = {
+    "missing_config": (None, None, "config.json", ["missing", "expected a JSON file"]),
+    "invalid_json": ('{"node_id": "x", "broker": {', None, "config.json", ["not valid JSON"]),
+    "port_not_integer": ('{"broker": {"host": "127.0.0.1", "port": "x"}}', None, "config.json",
+                         ["broker.port", "expected an integer 1..65535", '"x"']),
+    "port_out_of_range": ('{"broker": {"host": "127.0.0.1", "port": 70000}}', None, "config.json",
+                          ["broker.port", "expected an integer 1..65535", "70000"]),
+    "host_missing": ('{"broker": {"port": 1883}}', None, "config.json", ["broker.host", "required"]),
+    "broker_not_object": ('{"broker": "127.0.0.1"}', None, "config.json", ["broker", "expected an object"]),
+    "bool_for_integer": ('{"broker": {"host": "127.0.0.1"}, "telemetry_s": true}', None, "config.json",
+                         ["telemetry_s", "expected a positive integer", "true"]),
+    "unknown_key": ('{"broker": {"host": "127.0.0.1"}, "telemetry": 5}', None, "config.json",
+                    ["telemetry", "unknown key"]),
+    "unknown_nested_key": ('{"broker": {"host": "127.0.0.1", "prot": 1883}}', None, "config.json",
+                           ["broker.prot", "unknown key"]),
+    "node_id_with_slash": ('{"node_id": "a/b", "broker": {"host": "127.0.0.1"}}', None, "config.json",
+                           ["node_id", "without + # / or spaces", '"a/b"']),
+    "secret_wrong_type": ('{"broker": {"host": "127.0.0.1"}}', '{"broker_password": 5}', "secrets.json",
+                          ["broker_password", "expected a string", "5"]),
+    "unknown_board": ('{"broker": {"host": "127.0.0.1"}, "board": "nosuch"}', None, "nosuch.json",
+                      ["board", "nosuch"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_config_prints_one_clear_line_and_exits_cleanly(case: str, make_node: NodeFactory) -> None:
+    config, secrets, fname, says = CASES[case]
+    node: NodeProcess = make_node(start=False, config=config)
+    if config is None:
+        node.config_path.unlink(missing_ok=True)
+    if secrets is not None:
+        (node.folder / "secrets.json").write_text(secrets)
+    node.start()
+
+    code = node.wait_exit(EXIT_TIMEOUT_S)
+
+    out, err = node.stdout(), node.errors()
+    assert "Traceback" not in out + err
+    assert err == ""
+    assert code == 0  # not 78 (reset) or 77 (deep sleep): nothing would start it again
+    naming: List[str] = [line for line in out.splitlines() if fname in line]
+    assert len(naming) == 1, out
+    for words in says:
+        assert words in naming[0], naming[0]
+
+
+def test_config_error_publishes_nothing(make_node: NodeFactory, observe: ObserverFactory) -> None:
+    """The broker in the file is reachable, but a node with one bad key does not half-start."""
+    node = make_node(start=False, telemetry=1)  # misspelt telemetry_s; the rest is good
+    live: Observer = observe(["mqnode/%s/#" % node.node_id, "homeassistant/+/%s/#" % node.node_id])
+    node.start()
+
+    assert node.wait_exit(EXIT_TIMEOUT_S) == 0
+    assert "telemetry: unknown key" in node.stdout()
+    time.sleep(NOTHING_PUBLISHED_WAIT_S)
+    assert live.messages() == [], live.summary()
+
+
+def test_safemode_flag_file_skips_the_app_with_a_message(make_node: NodeFactory, observe: ObserverFactory) -> None:
+    node = make_node(start=False)
+    live: Observer = observe(["mqnode/%s/#" % node.node_id])
+    (node.folder / "safemode").write_text("")
+    node.start()
+
+    assert node.wait_exit(EXIT_TIMEOUT_S) == 0
+    out = node.stdout()
+    assert "safe mode" in out and str(node.folder / "safemode") in out, out
+    assert "Traceback" not in out + node.errors()
+    time.sleep(NOTHING_PUBLISHED_WAIT_S)
+    assert live.messages() == [], live.summary()
+
+
+
+@pytest.mark.xfail(strict=True, reason="lib/mqnode/config.py _unknown() raises `config.json: telemetry: unknown key`: "
+                   "it names the file and the key but not what was expected there (the keys allowed at that "
+                   "level, or the near miss telemetry_s), unlike every other line config.py prints")
+def test_unknown_key_line_says_what_was_expected(make_node: NodeFactory) -> None:
+    node = make_node(start=False, config='{"broker": {"host": "127.0.0.1"}, "telemetry": 5}')
+    node.start()
+    assert node.wait_exit(EXIT_TIMEOUT_S) == 0
+    (line,) = [line for line in node.stdout().splitlines() if "config.json" in line]
+    assert "expected" in line or "telemetry_s" in line, line

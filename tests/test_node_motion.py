@@ -1,0 +1,41 @@
+"""Motion: a PIR edge (pin 15 on boards/sim.json) reaches `.../binary_sensor/motion/state` as
+`ON` within 200 ms (the spec's bound, from the pin changing to the message arriving), and `OFF`
+follows when the pin drops; every edge of a burst is reported, none is lost or repeated.
+"""
+from __future__ import annotations
+
+from node_observer import on
+from sim_node import NodeFactory, ObserverFactory, make_node, observe, wait_announced  # noqa: F401 (fixtures)
+
+PIR_PIN = 15
+MOTION_BOUND_S = 0.200  # spec
+OFF_TIMEOUT_S = 2.0  # not bounded by the spec: generous
+CYCLES = 3
+
+
+def test_motion_is_reported_on_within_200_ms_and_off_when_it_ends(
+    make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    node = make_node(start=False)
+    state = node.topic("binary_sensor/motion/state")
+    live = observe([node.topic("#")])
+    node.start()
+    wait_announced(live, node)  # a warm node: connected, tasks running
+    assert [m.text for m in live.messages(on(state))] == ["OFF"]  # the announced idle state
+
+    delays = []
+    for _ in range(CYCLES):
+        mark = live.mark()
+        pressed = node.send("pin %d 1" % PIR_PIN)
+        arrived = live.wait(on(state), 1.0, mark)
+        assert arrived.text == "ON"
+        delays.append(arrived.at - pressed)
+
+        mark = live.mark()
+        node.send("pin %d 0" % PIR_PIN)
+        assert live.wait(on(state), OFF_TIMEOUT_S, mark).text == "OFF"
+
+    assert max(delays) <= MOTION_BOUND_S, ["%.0f ms" % (d * 1000) for d in delays]
+    texts = [m.text for m in live.messages(on(state))]
+    assert texts == ["OFF"] + ["ON", "OFF"] * CYCLES  # nothing lost, nothing doubled
+    assert node.running
