@@ -1,8 +1,8 @@
 """Every difference between MicroPython and CPython that mqtt depends on, in one place.
 
 The rest of the package is written once against this module: a clock in milliseconds (ticks),
-`const`, random bits, an asyncio flag an interrupt may set, and release(), which lets a board's
-heap reclaim a module loaded only for a moment. The blocking client's socket with
+`const`, random bits, reading an asyncio stream into a buffer, an asyncio flag an interrupt may
+set, and release(), which lets a board's heap reclaim a module loaded only for a moment. The blocking client's socket with
 deadlines (plain or TLS) differs between the two as well; it lives in link.py, so that asyncio
 programs, which use asyncio's streams, never load it.
 """
@@ -14,6 +14,14 @@ if MICROPYTHON:
     from micropython import const
     from random import getrandbits
     from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+    def stream_read(stream, buf):
+        """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream.
+
+        readinto reuses buf. A read() of 512 bytes would allocate 513 contiguous bytes each time,
+        which a fragmented 64 KB heap may not have even with kilobytes free.
+        """
+        return stream.readinto(buf)
 
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
@@ -52,6 +60,12 @@ else:
 
     def ticks_add(a, b):
         return a + b
+
+    async def stream_read(stream, buf):
+        """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream."""
+        data = await stream.read(len(buf))  # CPython's StreamReader has no readinto
+        buf[: len(data)] = data
+        return len(data)
 
     class _Flag:
         # CPython's asyncio has no ThreadSafeFlag; simulated interrupts run on the loop itself.
