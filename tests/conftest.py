@@ -11,9 +11,10 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 import pytest
 
+from aio_process import AioProcess
 from broker import Broker
 from client_process import ClientProcess
-from runtime import RUNTIMES, ca_file_for, driver_command, driver_environment
+from runtime import RUNTIMES, aio_driver_command, ca_file_for, driver_command, driver_environment
 
 LOG_OFFSET = pytest.StashKey[int]()
 CLIENTS = pytest.StashKey[List[ClientProcess]]()
@@ -83,6 +84,50 @@ def start_client(
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def start_aio(
+    runtime: str, broker: Broker, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., AioProcess]]:
+    """Factory: start(heapsize=None, extra_path=(), module=None) -> AioProcess, a process of
+    tests/driver/aio_driver.py (the asyncio client's scenarios) on this test's runtime.
+
+    Every scenario it runs gets server/port (the anonymous listener) and a client-id prefix
+    unique to this test and process, unless the test passes its own. Killed at teardown, and its
+    stderr is shown with a failure, like start_client's processes.
+    """
+    started = request.node.stash.setdefault(CLIENTS, [])
+
+    def start(heapsize: Optional[str] = None, extra_path: Sequence[Path] = (),
+              module: Optional[str] = None) -> AioProcess:
+        n = len(started)
+        process = AioProcess(
+            aio_driver_command(runtime, heapsize, module),
+            driver_environment(runtime, extra_path),
+            tmp_path / ("client%d.stderr" % n),
+            {"server": broker.host, "port": broker.port, "prefix": "%s-%d" % (_node_label(request), n)},
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def run_aio(start_aio: Callable[..., AioProcess]) -> Callable[..., Any]:
+    """run(scenario, **params) -> the scenario's result, from one aio driver process per test
+    (started on first use). A scenario's exception is raised as client_process.RemoteError."""
+    processes: List[AioProcess] = []
+
+    def run(scenario: str, **params: Any) -> Any:
+        if not processes:
+            processes.append(start_aio())
+        return processes[0].run(scenario, **params)
+
+    return run
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence
 REPO = Path(__file__).resolve().parent.parent
 LIB = REPO / "lib"
 DRIVER = Path(__file__).resolve().parent / "driver" / "mqtt_driver.py"
+AIO_DRIVER = DRIVER.parent / "aio_driver.py"
 RUNTIMES = ("cpython", "micropython")
 
 
@@ -28,6 +29,19 @@ def driver_command(runtime: str, heapsize: Optional[str] = None) -> List[str]:
     if runtime == "micropython":
         heap = ["-X", "heapsize=" + heapsize] if heapsize else []
         return [micropython_executable(), *heap, str(DRIVER)]
+    raise ValueError("unknown runtime %r" % runtime)
+
+
+def aio_driver_command(runtime: str, heapsize: Optional[str] = None, module: Optional[str] = None) -> List[str]:
+    """The asyncio client's scenario driver (tests/driver/aio_driver.py), started like
+    driver_command's. `module` runs `-m module` from the module path instead of the .py file: a
+    small MicroPython heap cannot compile the driver's source, so it loads an .mpy of it."""
+    script = ["-m", module] if module else [str(AIO_DRIVER)]
+    if runtime == "cpython":
+        return [sys.executable, *script]
+    if runtime == "micropython":
+        heap = ["-X", "heapsize=" + heapsize] if heapsize else []
+        return [micropython_executable(), *heap, *script]
     raise ValueError("unknown runtime %r" % runtime)
 
 

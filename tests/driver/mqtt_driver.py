@@ -55,6 +55,12 @@ def elapsed_ms(start):
     return now_ms() - start
 
 
+def wall_ns():
+    # CLOCK_REALTIME on both runtimes (the Unix port has time.time_ns), the one clock the host
+    # shares with this process.
+    return time.time_ns()
+
+
 def make_ssl_context(ca, verify):
     # The host passes a DER file to MicroPython (its ssl refuses PEM) and a PEM file to CPython.
     import ssl
@@ -80,6 +86,7 @@ class Driver:
         self.client = None
         self.messages = []
         self.events = []  # ["connect", session_present] / ["disconnect", class name, str(reason)]
+        self.timeline = []  # [wall_ns(), "connect", session_present] / [wall_ns(), "disconnect", class name]
 
     def record(self, topic, msg, retain, qos, dup):
         # Copies: a client may hand out views into a buffer it reuses.
@@ -93,10 +100,23 @@ class Driver:
             kwargs["ssl"] = make_ssl_context(tls["ca"], tls.get("verify", True))
         self.client = MQTTClient(**kwargs)
         self.client.set_callback(self.record, flags=True)
-        self.client.on_connect = lambda present: self.events.append(["connect", present])
-        self.client.on_disconnect = lambda e: self.events.append(
-            ["disconnect", None if e is None else type(e).__name__, str(e)]
-        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    def _on_connect(self, present):
+        self.events.append(["connect", present])
+        self.timeline.append([wall_ns(), "connect", present])
+
+    def _on_disconnect(self, e):
+        name = None if e is None else type(e).__name__
+        self.events.append(["disconnect", name, str(e)])
+        self.timeline.append([wall_ns(), "disconnect", name])
+
+    def _timeline(self):
+        # The same events with the wall-clock time (ns) each happened: the host's time.time_ns()
+        # reads the same clock, so a test can time them against what it did meanwhile.
+        taken, self.timeline = self.timeline, []
+        return taken
 
     def _events(self):
         taken, self.events = self.events, []
