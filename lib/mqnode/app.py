@@ -1,10 +1,13 @@
 """Boot sequence: config, board, hardware, node. Any configuration problem ends here with one
 clear line and the board left at the REPL, reachable over USB: never a boot loop.
 
-The order saves RAM: the schema and the board loader (mqnode.config, mqnode.board) run first and
-are released before the node and the MQTT client are imported, so the heap holds one set or the
-other, never both (about 6 KB of a 64 KB heap). main.py releases this module too, before it runs
-the coroutine boot() returns.
+The order is about RAM. The node and the MQTT client (most of the code, all of it kept) are
+imported first; then the schema and the board loader (mqnode.config, mqnode.board), needed only
+here, run and are released. Their ~6 KB then come back as one free region above the kept code
+rather than as holes between its pieces, and the node's largest allocations (the ~450-byte
+discovery payloads) need such a region: measured on the 64-bit Unix port, the smallest heap the
+simulated node runs in drops from about 88k to 84k with this order. main.py releases this module
+too, before it runs the coroutine boot() returns.
 """
 import gc
 
@@ -14,10 +17,10 @@ from mqtt.compat import release
 def boot(config_path, secrets_path, boards_dir):
     """The coroutine that runs the node (always on, or one battery wake), or None after printing
     why the configuration cannot be used."""
+    from .node import Node
+
     try:
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
-        from .node import Node
-
         node = Node(cfg, spec, hw)
     except (ValueError, KeyError, TypeError) as e:  # config.ConfigError is a ValueError
         print("mqnode: configuration error:", e)

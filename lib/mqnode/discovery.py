@@ -2,55 +2,39 @@
 
 Topic: <discovery prefix>/<component>/<node>/<object>/config. Every config names the node's
 status topic as its availability, so Home Assistant greys the entities out when the will fires.
+
+The configs are the largest things a node builds (~450 bytes of JSON each), and it builds them
+right after connecting, when its heap is fullest. So they come one at a time, and each is one
+string formatted from JSON text: no dict per config to serialise. json.dumps still quotes every
+value, since names and units come from the board file.
 """
-import json
+from json import dumps
 
 from . import VERSION
 
 
 def configs(node):
     """(topic, payload) for every sensor field, binary sensor and switch of the node."""
-    device = {
-        "identifiers": ["mqnode_" + node.node_id],
-        "name": node.node_id,
-        "manufacturer": "mqnode",
-        "model": node.board_name,
-        "sw_version": VERSION,
-    }
-    out = []
+    shared = (
+        '"availability_topic": %s, "payload_available": "online", "payload_not_available": "offline", '
+        '"device": {"identifiers": [%s], "name": %s, "manufacturer": "mqnode", "model": %s, "sw_version": %s}'
+    ) % (dumps(node.status_topic), dumps("mqnode_" + node.node_id), dumps(node.node_id), dumps(node.board_name),
+         dumps(VERSION))
     for s in node.sensors:
         for obj, unit, device_class in s.fields:
-            c = _base(node, obj, "sensor", device)
-            c["unit_of_measurement"] = unit
-            c["device_class"] = device_class
-            c["state_class"] = "measurement"
-            out.append(_item(node, "sensor", obj, c))
+            yield _item(node, "sensor", obj, shared, ', "unit_of_measurement": %s, "device_class": %s, '
+                        '"state_class": "measurement"' % (dumps(unit), dumps(device_class)))
     for b in node.binaries:
-        c = _base(node, b.name, "binary_sensor", device)
-        c["device_class"] = b.device_class
-        c["payload_on"] = "ON"
-        c["payload_off"] = "OFF"
-        out.append(_item(node, "binary_sensor", b.name, c))
+        yield _item(node, "binary_sensor", b.name, shared, ', "device_class": %s, '
+                    '"payload_on": "ON", "payload_off": "OFF"' % dumps(b.device_class))
     for w in node.switches:
-        c = _base(node, w.name, "switch", device)
-        c["command_topic"] = node.topic("switch", w.name, "set")
-        c["payload_on"] = "ON"
-        c["payload_off"] = "OFF"
-        out.append(_item(node, "switch", w.name, c))
-    return out
+        yield _item(node, "switch", w.name, shared, ', "command_topic": %s, "payload_on": "ON", '
+                    '"payload_off": "OFF"' % dumps(node.topic("switch", w.name, "set")))
 
 
-def _base(node, obj, component, device):
-    return {
-        "name": obj,
-        "unique_id": "%s_%s_%s" % (node.node_id, component, obj),
-        "state_topic": node.topic(component, obj, "state"),
-        "availability_topic": node.status_topic,
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "device": device,
-    }
-
-
-def _item(node, component, obj, config):
-    return ("%s/%s/%s/%s/config" % (node.discovery_prefix, component, node.node_id, obj), json.dumps(config))
+def _item(node, component, obj, shared, extra):
+    payload = '{"name": %s, "unique_id": %s, "state_topic": %s, %s%s}' % (
+        dumps(obj), dumps("%s_%s_%s" % (node.node_id, component, obj)),
+        dumps(node.topic(component, obj, "state")), shared, extra,
+    )
+    return ("%s/%s/%s/%s/config" % (node.discovery_prefix, component, node.node_id, obj), payload)
