@@ -36,13 +36,6 @@ def test_cancelled_publish_still_arrives_and_later_publishes_complete(run_aio, t
 
 @QOS
 def test_cancelled_publish_leaves_no_waiter_behind(request, run_aio, runtime: str, topic_root: bytes, qos: int) -> None:
-    if runtime == "micropython":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug in lib/mqtt/aio.py Client.publish: the waiter is stored in _waiters before "
-            "`await self._send()` but removed only by the try/finally around `w[0].wait()`, so a "
-            "publish cancelled while _send() awaits the drain (MicroPython's drain always yields) "
-            "leaves its entry in _waiters for good: 4 of 7 cancelled publishes here"
-        )))
     r = run_aio("cancel_publish", topic=topic_root + b"/x", qos=qos, spins=SPINS)
 
     assert r["inflight"] == 0

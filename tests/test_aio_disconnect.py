@@ -11,13 +11,6 @@ import pytest
 from fault_proxy import FaultProxy
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in lib/mqtt/aio.py Client.disconnect: it cancels the connection task, whose exit path "
-    "(the `if not self.reconnect or self._closing:` branch of Client._run, which sets every "
-    "waiter) is the only place that wakes publishers waiting for an acknowledgement, and wakes "
-    "none itself; publish() has no deadline of its own, so a publish(qos=1/2) in flight at "
-    "disconnect() never returns (still waiting 1 s later, its flow left in counters()['inflight'])"
-))
 @pytest.mark.parametrize("qos", [1, 2], ids=["qos1", "qos2"])
 def test_publish_awaiting_its_ack_returns_false_when_the_client_disconnects(
     start_aio, broker, topic_root: bytes, qos: int

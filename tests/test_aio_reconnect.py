@@ -68,13 +68,6 @@ def test_client_reconnects_and_delivers_what_was_in_flight_and_queued(
     assert _first_seen(r["received"]) == [b"inflight", *offline, b"marker"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in lib/mqtt/aio.py: Client._keepalive sets last_error = MQTTTimeout(...) and closes the "
-    "stream; Client._run's read loop then fails on that closed stream (CPython: OSError('connection "
-    "closed by the broker'), MicroPython: OSError EBADF) and `except Exception as e: "
-    "self.last_error = e` overwrites the timeout, so the application is told of a broken or "
-    "broker-closed link when the client dropped a silent one"
-))
 def test_last_error_names_the_keepalive_timeout_after_a_silent_link(start_aio, broker, topic_root: bytes) -> None:
     r = _lose_the_link(start_aio, broker, topic_root + b"/l", "silence")
 

@@ -16,7 +16,7 @@ import asyncio
 from collections import namedtuple
 
 from .backoff import STABLE_MS, delay_ms
-from .compat import const, stream_read, ticks_diff, ticks_ms
+from .compat import const, stream_nodelay, stream_read, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
@@ -79,6 +79,7 @@ class Client:
         self.disconnected = asyncio.Event()  # set while not connected
         self.disconnected.set()
         self.last_error = None  # what ended the last connection
+        self._dead = None  # set by the keepalive task when it closed a silent link
         self._s = Session(client_id, keepalive, max_packet, inflight, 0, queue_count, queue_bytes, queue_qos0)
         if will:
             self._s.set_will(*will)  # (topic, message, qos, retain)
@@ -128,11 +129,11 @@ class Client:
             return pid is not None
         key = (PUBACK if qos == 1 else PUBCOMP, pid)
         w = self._waiters[key] = [asyncio.Event(), None]
-        await self._send()
         try:
+            await self._send()
             await w[0].wait()
         finally:
-            self._waiters.pop(key, None)
+            self._waiters.pop(key, None)  # also when cancelled: the flow itself goes on
         return w[1]
 
     async def subscribe(self, topic_filter, qos=0):
@@ -159,6 +160,7 @@ class Client:
                 pass  # already gone: closing is all that is left
             await self._close()
         self._lost()
+        self._wake_all(OSError("disconnected"))
 
     def counters(self):
         s = self._s
@@ -174,6 +176,7 @@ class Client:
                                     server_hostname=self.server if self.ssl else None),
             self.timeout,
         )
+        stream_nodelay(self._writer)
         try:
             s.connect(ticks_ms(), self.clean_session, self.user, self.password)
             await self._send()
@@ -207,19 +210,21 @@ class Client:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self.last_error = e
+                # After a keepalive timeout the read fails on the closed stream: keep the cause.
+                self.last_error = self._dead or e
+            self._dead = None
             await self._close()
             self._lost()
             if not self.reconnect or self._closing:
-                # Nobody will answer now: publishers learn their message is not confirmed,
-                # requests get the error.
-                e = self.last_error or OSError("disconnected")
-                for key, w in self._waiters.items():
-                    w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
-                    w[0].set()
+                self._wake_all(self.last_error or OSError("disconnected"))
                 return
             if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
                 self._attempt = 0
+            else:
+                # A connection that died young (a broker that drops us at once, a queued message
+                # we refuse) must not turn into a reconnect storm: back off as after a failure.
+                await asyncio.sleep(delay_ms(self._attempt, self._backoff) / 1000)
+                self._attempt += 1
             while True:
                 try:
                     await self._open()
@@ -232,6 +237,13 @@ class Client:
                     await asyncio.sleep(delay_ms(self._attempt, self._backoff) / 1000)
                     self._attempt += 1
 
+    def _wake_all(self, e):
+        """Nobody will answer now: publishers learn their message is not confirmed (it stays in
+        the session for the next connection), requests get the error."""
+        for key, w in self._waiters.items():
+            w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
+            w[0].set()
+
     async def _read_loop(self):
         s = self._s
         while True:
@@ -241,6 +253,9 @@ class Client:
                 kind = ev[0]
                 if kind == PUBLISH:
                     self.messages.put(Message(ev[1], ev[2], ev[3], ev[4], ev[5]))
+                    # Let a consumer waiting in `async for` take it before the next one: a burst
+                    # larger than the queue must not overflow it while someone is reading.
+                    await asyncio.sleep(0)
                 elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
                     w = self._waiters.get((kind, ev[1]))
                     if w:
@@ -261,7 +276,7 @@ class Client:
         while True:
             now = ticks_ms()
             if s.dead(now):
-                self.last_error = MQTTTimeout("no packet from the broker for 1.5 x keepalive")
+                self._dead = MQTTTimeout("no packet from the broker for 1.5 x keepalive")
                 await self._close()  # the connection task sees the closed stream and reconnects
                 wait = None
             else:

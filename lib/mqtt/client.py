@@ -208,9 +208,15 @@ class MQTTClient:
 
     def _lose(self, reason):
         """The link failed: close it and, with reconnect off, raise `reason`."""
-        if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
+        now = ticks_ms()
+        if ticks_diff(now, self._up_since) >= STABLE_MS:
             self._attempt = 0
-        self._retry_at = ticks_ms()  # the first attempt is immediate; backoff applies after it
+            self._retry_at = now  # after a stable connection the first attempt is immediate
+        else:
+            # One that died young (a broker dropping us at once, a queued message we refuse)
+            # backs off as a failed attempt would: no reconnect storm.
+            self._retry_at = ticks_add(now, delay_ms(self._attempt, self._backoff))
+            self._attempt += 1
         self.close()
         if self.on_disconnect:
             self.on_disconnect(reason)
