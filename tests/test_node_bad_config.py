@@ -91,9 +91,6 @@ def test_safemode_flag_file_skips_the_app_with_a_message(make_node: NodeFactory,
 
 
 
-@pytest.mark.xfail(strict=True, reason="lib/mqnode/config.py _unknown() raises `config.json: telemetry: unknown key`: "
-                   "it names the file and the key but not what was expected there (the keys allowed at that "
-                   "level, or the near miss telemetry_s), unlike every other line config.py prints")
 def test_unknown_key_line_says_what_was_expected(make_node: NodeFactory) -> None:
     node = make_node(start=False, config='{"broker": {"host": "127.0.0.1"}, "telemetry": 5}')
     node.start()

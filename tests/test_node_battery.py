@@ -113,10 +113,6 @@ def test_long_outage_caps_the_backoff_and_the_kept_readings(
     assert 2 <= len(delivered) < failed_wakes + 1, live.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="lib/mqnode/node.py run_battery keeps KEPT_READINGS=16 (topic, text) "
-                   "pairs as JSON with full topics; with a 64-character prefix and node_id (both allowed by config.py) that is "
-                   "~2.7 KB, above the ESP32's 2048-byte RTC memory: RTC.memory() would raise ValueError before "
-                   "deepsleep, leaving the board awake at the REPL")
 def test_kept_readings_fit_the_esp32_rtc_memory_with_the_longest_names(make_node: NodeFactory) -> None:
     node_id = make_node(start=False).node_id
     node_id = (node_id + "x" * 64)[:64]
@@ -142,10 +138,6 @@ def test_command_sent_while_asleep_is_applied_at_next_wake(make_node: NodeFactor
     assert "ignored command" not in node.stdout()
 
 
-@pytest.mark.xfail(strict=True, reason="lib/mqnode/node.py: in battery mode the switch state lives only in the "
-                   "Relay object (drivers/relay.py starts it OFF at every boot) and is neither kept in RTC memory "
-                   "nor re-published on wake, so after a wake the relay is OFF while its retained state still "
-                   "says ON, and the next TOGGLE turns it ON again")
 def test_switch_state_survives_deep_sleep(make_node: NodeFactory, observe: ObserverFactory) -> None:
     node = make_node(start=False, **BATTERY)
     state = node.topic("switch/relay/state")
@@ -163,9 +155,6 @@ def test_switch_state_survives_deep_sleep(make_node: NodeFactory, observe: Obser
     assert answers == ["ON", "OFF"]
 
 
-@pytest.mark.xfail(strict=True, reason="lib/mqnode/hardware_sim.py reset_cause() reports 'deepsleep' only when "
-                   "rtc.bin starts with b'S', which nothing writes (node.py stores JSON there), so info says "
-                   "'power-on' after every deep-sleep wake")
 def test_info_reports_deepsleep_as_reset_cause_after_a_wake(make_node: NodeFactory, observe: ObserverFactory) -> None:
     node = make_node(start=False, **BATTERY)
     info = node.topic("info")

@@ -12,24 +12,36 @@ from mqtt.errors import MQTTException
 
 from .node import log
 
-KEPT_READINGS = 16  # readings kept in RTC memory while unreachable (ESP32: 2 KB of it)
+KEPT_READINGS = 16  # readings kept in RTC memory while unreachable ...
+RTC_BYTES = 2000  # ... within the ESP32's 2048 bytes of RTC memory, whatever the names' lengths
 COLLECT_MS = 300  # how long to wait for commands queued while asleep
 
 
 async def run(node):
     hw = node.hw
     kept = _load_rtc(hw)
-    readings = await node.read_sensors()
+    for w in node.switches:  # the relay keeps its state through sleep, as the broker believes it
+        if w.name in kept["switches"]:
+            w.set(kept["switches"][w.name])
+    base = len(node.base) + 1
+    # Kept by topic below the node (sensor/temperature/state), not the full topic: RTC is small.
+    readings = [(t[base:], v) for t, v in await node.read_sensors()]
     try:
         await asyncio.wait_for(_wake(node, kept["readings"] + readings), node.cfg["awake_s"])
-        kept = {"fails": 0, "readings": []}
+        kept["fails"] = 0
+        kept["readings"] = []
         sleep_s = node.cfg["sleep_s"]
     except (OSError, MQTTException, asyncio.TimeoutError) as e:
-        log("wake failed (%r); keeping %d readings" % (e, len(readings)))
         kept["fails"] = min(kept["fails"] + 1, 3)
         kept["readings"] = (kept["readings"] + readings)[-KEPT_READINGS:]
+        log("wake failed (%r); keeping %d readings" % (e, len(kept["readings"])))
         sleep_s = node.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
-    hw.rtc_memory(json.dumps(kept).encode())
+    kept["switches"] = {w.name: w.state for w in node.switches}
+    data = json.dumps(kept).encode()
+    while len(data) > RTC_BYTES and kept["readings"]:
+        kept["readings"].pop(0)  # the oldest reading goes first
+        data = json.dumps(kept).encode()
+    hw.rtc_memory(data)
     hw.deepsleep(sleep_s * 1000)
 
 
@@ -42,8 +54,8 @@ async def _wake(node, readings):
         if not present:
             await c.subscribe(node.base + "/switch/+/set", 1)
             await node.publish_discovery()
-        for topic, payload in readings:
-            await c.publish(topic, payload, qos=1, retain=True)
+        for suffix, payload in readings:
+            await c.publish(node.base + "/" + suffix, payload, qos=1, retain=True)
         await node.publish_info()
         # Commands sent while we slept arrive right after CONNACK (persistent session).
         deadline = ticks_add(ticks_ms(), COLLECT_MS)
@@ -53,6 +65,8 @@ async def _wake(node, readings):
                 await node.handle(m.topic, m.payload)
             else:
                 await asyncio.sleep(0.02)
+        for w in node.switches:  # after the commands: the state the relay keeps while asleep
+            await node.publish_switch(w)
     finally:
         await c.disconnect()
 
@@ -60,6 +74,7 @@ async def _wake(node, readings):
 def _load_rtc(hw):
     try:
         kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": int(kept.get("fails", 0)), "readings": [tuple(r) for r in kept.get("readings", [])]}
+        return {"fails": int(kept.get("fails", 0)), "readings": [tuple(r) for r in kept.get("readings", [])],
+                "switches": dict(kept.get("switches", {}))}
     except (ValueError, TypeError, AttributeError):
-        return {"fails": 0, "readings": []}  # unreadable RTC memory: start afresh
+        return {"fails": 0, "readings": [], "switches": {}}  # unreadable RTC memory: start afresh

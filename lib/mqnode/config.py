@@ -121,7 +121,14 @@ def _unknown(data, path, schema, fname):
         if isinstance(v, dict) and any(s.startswith(key + ".") for s in schema):
             _unknown(v, key + ".", schema, fname)
         else:
-            raise ConfigError("%s: %s: unknown key" % (fname, key))
+            # Say what fits there: the known keys at this level (a near miss is among them).
+            known = []
+            for name in schema:
+                if name.startswith(path):
+                    top = name[len(path) :].split(".")[0]
+                    if top not in known:
+                        known.append(top)
+            raise ConfigError("%s: %s: unknown key, expected one of %s" % (fname, key, ", ".join(known)))
 
 
 _MISSING = object()

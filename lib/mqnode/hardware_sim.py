@@ -118,8 +118,21 @@ def unique_id():
     return bytes((_seed >> s) & 0xFF for s in (24, 16, 8, 0))
 
 
+_cause = None
+
+
 def reset_cause():
-    return "deepsleep" if rtc_memory()[:1] == b"S" else "power-on"
+    """'deepsleep' when the last run ended in deepsleep() (its marker file), else 'power-on'."""
+    global _cause
+    if _cause is None:
+        import os
+
+        try:
+            os.remove(state_dir + "/slept")
+            _cause = "deepsleep"
+        except OSError:
+            _cause = "power-on"
+    return _cause
 
 
 def free_mem():
@@ -140,6 +153,8 @@ def rtc_memory(data=None):
 
 
 def deepsleep(ms):
+    with open(state_dir + "/slept", "w") as f:
+        f.write("%d" % ms)  # the next run's reset_cause()
     print("deepsleep %d" % ms)  # the launcher restarts the process after this long
     sys.exit(EXIT_DEEPSLEEP)
 

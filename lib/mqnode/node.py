@@ -141,7 +141,7 @@ class Node:
             self._subscribed = True
         await self.publish_discovery()
         for w in self.switches:
-            await self._publish_switch(w)
+            await self.publish_switch(w)
         for b in self.binaries:
             await c.publish(self.topic("binary_sensor", b.name, "state"), "ON" if b.value() else "OFF", qos=1, retain=True)
         await self.publish_info()
@@ -227,9 +227,9 @@ class Node:
             return
         self.stats["commands"] += 1
         switch.set(not switch.state if text == "TOGGLE" else text == "ON")
-        await self._publish_switch(switch)
+        await self.publish_switch(switch)
 
-    async def _publish_switch(self, w):
+    async def publish_switch(self, w):
         await self.client.publish(self.topic("switch", w.name, "state"), "ON" if w.state else "OFF", qos=1, retain=True)
 
     async def _health(self):
