@@ -20,8 +20,12 @@ EXIT_RESET = 78
 
 
 class SimNode:
-    def __init__(self, node_id: str, folder: Path, config: Dict[str, Any], heapsize: Optional[str] = None) -> None:
+    def __init__(self, node_id: str, folder: Path, config: Dict[str, Any], heapsize: Optional[str] = None,
+                 commands: bool = True) -> None:
+        """commands=False: no stdin for send(); the simulated hardware then stops polling it (its
+        20 ms poll is a quarter of an idle node's CPU, which counts with hundreds of nodes)."""
         self.node_id = node_id
+        self.commands = commands
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.config_path = folder / "config.json"
@@ -37,7 +41,8 @@ class SimNode:
         heap = ["-X", "heapsize=" + self.heapsize] if self.heapsize else []
         self.process = subprocess.Popen(
             [micropython(), *heap, str(FIRMWARE / "main.py"), str(self.config_path)],
-            stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            stdin=subprocess.PIPE if self.commands else subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, env=env,
         )
 
     def service(self) -> None:
@@ -85,6 +90,16 @@ class SimNode:
         self._log.close()
 
 
+def stop_nodes(nodes: List[SimNode]) -> None:
+    """Stop every node: signal them all first, then wait for each (one by one, 200 nodes take
+    seconds, and the first ones' last wills fire long before the last ones')."""
+    for n in nodes:
+        if n.process is not None and n.process.poll() is None:
+            n.process.terminate()
+    for n in nodes:
+        n.stop()
+
+
 def node_config(node_id: str, host: str, port: int, prefix: str, telemetry_s: int, **extra: Any) -> Dict[str, Any]:
     config = {"node_id": node_id, "board": "sim", "prefix": prefix, "broker": {"host": host, "port": port},
               "telemetry_s": telemetry_s, "keepalive_s": 10}
@@ -92,11 +107,12 @@ def node_config(node_id: str, host: str, port: int, prefix: str, telemetry_s: in
     return config
 
 
-def start_nodes(count: int, base: Path, host: str, port: int, prefix: str, telemetry_s: int) -> List[SimNode]:
+def start_nodes(count: int, base: Path, host: str, port: int, prefix: str, telemetry_s: int,
+                commands: bool = True) -> List[SimNode]:
     nodes = []
     for i in range(1, count + 1):
         node_id = "sim-%d" % i
-        node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s))
+        node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s), commands=commands)
         node.start()
         nodes.append(node)
     return nodes

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from mqnode_tools.settings import add_broker_argument, broker_address
-from mqnode_tools.simnodes import start_nodes
+from mqnode_tools.simnodes import start_nodes, stop_nodes
 
 HELP = "Run N simulated nodes (firmware/main.py on the sim board) against a broker."
 EXAMPLES = """examples:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     host, port = broker_address(args.broker)
     with tempfile.TemporaryDirectory(prefix="mqnode-sim-") as tmp:
-        nodes = start_nodes(args.nodes, Path(tmp), host, port, args.prefix, args.telemetry)
+        nodes = start_nodes(args.nodes, Path(tmp), host, port, args.prefix, args.telemetry, commands=False)
         end = None if args.duration is None else time.monotonic() + args.duration
         try:
             while end is None or time.monotonic() < end:
@@ -42,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             running = sum(n.running for n in nodes)
             restarts = sum(n.restarts for n in nodes)
-            for n in nodes:
-                n.stop()
+            stop_nodes(nodes)
     print("mqnode sim: %d nodes, %d still running at the end, %d restarts" % (args.nodes, running, restarts))
     return 0 if running == args.nodes else 1

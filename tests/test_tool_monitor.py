@@ -1,0 +1,52 @@
+"""`mqnode monitor --json` against simulated nodes: one JSON line per event, among them each
+node's status and its readings."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Dict, List
+
+from broker import Broker
+from mqnode_tools.broker_link import BrokerLink
+from mqnode_tools.simnodes import SimNode, node_config
+
+NODES = ("sim-1", "sim-2")
+ONLINE_TIMEOUT_S = 15.0
+MONITOR_S = 4
+MONITOR_TIMEOUT_S = 30.0
+
+
+def test_monitor_json_prints_status_and_readings(broker: Broker, tmp_path: Path) -> None:
+    prefix = "monitor-" + uuid.uuid4().hex[:8]
+    nodes = [SimNode(n, tmp_path / n, node_config(n, broker.host, broker.port, prefix, 1)) for n in NODES]
+    link = BrokerLink(broker.host, broker.port, [prefix + "/+/status"])
+    try:
+        for node in nodes:
+            node.start()
+        for n in NODES:
+            assert link.wait_for(lambda m, n=n: m.topic == "%s/%s/status" % (prefix, n) and m.text == "online",
+                                 0, ONLINE_TIMEOUT_S), (tmp_path / n / "node.log").read_text()
+        result = subprocess.run(
+            [sys.executable, "-m", "mqnode_tools", "monitor", "--json", "--duration", str(MONITOR_S),
+             "--broker", "%s:%d" % (broker.host, broker.port), "--prefix", prefix],
+            capture_output=True, text=True, timeout=MONITOR_TIMEOUT_S)
+    finally:
+        link.close()
+        for node in nodes:
+            node.stop()
+    assert result.returncode == 0, result.stderr
+    events: Dict[str, List[dict]] = {}
+    for line in result.stdout.splitlines():
+        event = json.loads(line)  # every line is one JSON object
+        assert set(event) == {"time", "node", "what", "value"}
+        events.setdefault(event["node"], []).append(event)
+    assert sorted(events) == sorted(NODES)
+    for n in NODES:
+        whats = [(e["what"], e["value"]) for e in events[n]]
+        assert ("status", "online") in whats, whats
+        readings = [float(v) for w, v in whats if w == "sensor/temperature"]
+        assert len(readings) >= MONITOR_S - 1, whats  # one a second, the retained one first
+        assert all(15.0 < r < 30.0 for r in readings)

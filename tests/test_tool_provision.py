@@ -1,0 +1,115 @@
+"""`mqnode provision`: config.json and secrets.json from flags (or prompts), checked by the node's
+own rules (lib/mqnode/config.py), written to the virtual board or a folder; values the node would
+refuse are refused with nothing written, and passwords never show in the output."""
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from mqnode_tools import node_config
+from mqnode_tools.cli import main
+from runtime import REPO
+from virtual_board import VirtualBoard, mpremote, virtual_board  # noqa: F401 (fixture)
+
+BROKER_PASSWORD = "s3cret-broker-pw"
+WIFI_PASSWORD = "s3cret-wifi-pw"
+FLAGS = ["--node-id", "kitchen", "--board", "sim", "--broker", "10.0.0.5:1884", "--user", "node",
+         "--wifi-ssid", "home", "--telemetry", "15", "--keepalive", "20", "--prefix", "house",
+         "--no-discovery", "--battery", "--sleep", "600", "--no-input"]
+
+
+@pytest.fixture
+def passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MQNODE_BROKER_PASSWORD", BROKER_PASSWORD)
+    monkeypatch.setenv("MQNODE_WIFI_PASSWORD", WIFI_PASSWORD)
+
+
+def expect_flags(settings: Dict[str, Any]) -> None:
+    """The node's view of FLAGS, as config.load gives it to the node at boot."""
+    assert settings["node_id"] == "kitchen" and settings["board"] == "sim" and settings["prefix"] == "house"
+    assert (settings["broker.host"], settings["broker.port"], settings["broker.user"]) == ("10.0.0.5", 1884, "node")
+    assert settings["wifi.ssid"] == "home"
+    assert (settings["telemetry_s"], settings["keepalive_s"], settings["sleep_s"]) == (15, 20, 600)
+    assert settings["discovery"] is False and settings["battery"] is True
+    assert settings["broker_password"] == BROKER_PASSWORD and settings["wifi_password"] == WIFI_PASSWORD
+
+
+def test_out_round_trips_through_the_node_rules(passwords: None, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "node1"
+    assert main(["provision", "--out", str(out), *FLAGS]) == 0
+    printed = capsys.readouterr()
+    expect_flags(node_config.check_files(out / "config.json", out / "secrets.json"))
+    assert stat.S_IMODE((out / "secrets.json").stat().st_mode) == 0o600
+    assert BROKER_PASSWORD not in printed.out + printed.err and WIFI_PASSWORD not in printed.out + printed.err
+    assert BROKER_PASSWORD not in (out / "config.json").read_text()  # passwords only in secrets.json
+
+
+def test_port_round_trips_through_the_boards_files(passwords: None, virtual_board: VirtualBoard,
+                                                   tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["provision", "--port", virtual_board.port, *FLAGS]) == 0
+    printed = capsys.readouterr()
+    assert BROKER_PASSWORD not in printed.out + printed.err
+    # read back as a host tool would, through mpremote, and check as the node would
+    back = tmp_path / "back"
+    back.mkdir()
+    for name in ("config.json", "secrets.json"):
+        result = mpremote(virtual_board, "resume", "fs", "cp", ":" + name, str(back / name))
+        assert result.returncode == 0, result.stderr
+    expect_flags(node_config.check_files(back / "config.json", back / "secrets.json"))
+    assert virtual_board.boots[-1] == "soft-friendly"  # reset so the node starts with them
+
+
+def test_the_board_is_taken_from_the_board(virtual_board: VirtualBoard, capsys: pytest.CaptureFixture) -> None:
+    """With --port and no --board, the one board file deploy left in /boards/ says which."""
+    (virtual_board.root / "boards").mkdir()
+    (virtual_board.root / "boards" / "pico-w.json").write_bytes((REPO / "boards" / "pico-w.json").read_bytes())
+    assert main(["provision", "--port", virtual_board.port, "--broker", "mqtt.lan", "--no-input", "--no-reset"]) == 0
+    config = json.loads((virtual_board.root / "config.json").read_text())
+    assert config == {"board": "pico-w", "broker": {"host": "mqtt.lan"}}
+    assert json.loads((virtual_board.root / "secrets.json").read_text()) == {}
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--board", "sim", "--broker", "h", "--telemetry", "0"], "telemetry_s: expected a positive integer, got 0"),
+    (["--board", "sim", "--broker", "h", "--node-id", "a/b"], "node_id: expected a name of 1..64 characters"),
+    (["--board", "sim", "--broker", "h:70000"], "broker.port: expected an integer 1..65535, got 70000"),
+    (["--board", "sim", "--broker", "h", "--prefix", "x" * 65], "prefix: expected a name"),
+    (["--board", "no-such-board", "--broker", "h"], "board 'no-such-board': no file"),
+])
+def test_a_value_the_node_would_refuse_writes_nothing(
+        argv: List[str], reason: str, virtual_board: VirtualBoard, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert main(["provision", "--out", str(out), "--no-input", *argv]) == 2
+    assert reason in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["provision", "--port", virtual_board.port, "--no-input", *argv]) == 2
+    assert reason in capsys.readouterr().err
+    assert not (virtual_board.root / "config.json").exists() and not (virtual_board.root / "secrets.json").exists()
+
+
+def test_missing_broker_without_a_terminal_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["provision", "--out", str(tmp_path / "o"), "--board", "sim", "--no-input"]) == 2
+    assert "--broker is required" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_prompts_ask_without_echo_and_never_print_the_password(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    asked = []
+    monkeypatch.delenv("MQNODE_BROKER_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or "broker.lan:1883")
+    monkeypatch.setattr("getpass.getpass", lambda q: asked.append(q) or BROKER_PASSWORD)
+    out = tmp_path / "o"
+    assert main(["provision", "--out", str(out), "--board", "sim", "--user", "node"]) == 0
+    assert asked == ["broker host[:port]: ", "broker password for node: "]
+    printed = capsys.readouterr()
+    assert BROKER_PASSWORD not in printed.out + printed.err
+    settings = node_config.check_files(out / "config.json", out / "secrets.json")
+    assert settings["broker_password"] == BROKER_PASSWORD and settings["broker.host"] == "broker.lan"

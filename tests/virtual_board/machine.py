@@ -1,0 +1,53 @@
+# The virtual board's `machine`: what mpremote and the firmware ask of it that the Unix port's own
+# machine module lacks. repl.py imports it before it remounts "/", so it stays in sys.modules and
+# every later `import machine` (mpremote's `reset`, boot.py) gets it. No Pin: the virtual board
+# has no GPIO, so boot.py's safe-mode check takes its "no safe-mode pin" branch, as on the Unix port.
+import sys
+
+# Exit codes the launcher (tests/virtual_board.py) reads as "start the board again, because ...";
+# 77 and 78 are the same numbers lib/mqnode/hardware_sim.py uses.
+EXIT_DEEPSLEEP = 77
+EXIT_RESET = 78
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+_cause = PWRON_RESET  # set by repl.py from how the launcher started this boot
+_uid = b"\x00\x00\x00\x01"
+
+
+def reset():
+    sys.exit(EXIT_RESET)
+
+
+def soft_reset():
+    # repl.py turns any other SystemExit into a soft reset, as a board's pyexec does
+    sys.exit(0)
+
+
+def deepsleep(ms=0):
+    print("deepsleep %d" % ms)
+    sys.exit(EXIT_DEEPSLEEP)
+
+
+def bootloader(*args):
+    raise OSError("the virtual board has no bootloader")
+
+
+def reset_cause():
+    return _cause
+
+
+def unique_id():
+    return _uid
+
+
+def freq(*args):
+    return 240000000
+
+
+def idle():
+    pass

@@ -1,0 +1,183 @@
+"""A board on a serial port, through mpremote's own transport (its raw REPL and file calls).
+
+One open port for a whole command: `mpremote` the CLI re-opens the port and soft-resets for
+every invocation, and deploy needs a dozen steps. What mpremote already does (raw REPL, raw-paste,
+chunked file writes and reads) is called, not redone; what is added is a few board-side
+snippets that do in one round trip what would take one per file (hashing a tree).
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+# pyserial's read timeout: without one, a board that stops answering blocks mpremote for ever
+READ_TIMEOUT_S = 10.0
+RESET_TIMEOUT_S = 10.0
+WRITE_CHUNK = 512  # bytes per exec when writing a file (mpremote's default is 256)
+
+PROBE = """\
+import sys, os
+try:
+    _m = os.uname().machine
+except Exception:
+    _m = sys.platform
+print(repr((getattr(sys.implementation, '_mpy', None), tuple(sys.implementation.version[:3]), sys.platform, _m)))
+del _m
+"""
+
+# sha256 of every file under DIRS and of each path in FILES (None: missing), in one round trip
+HASHES = """\
+import os
+def _sha(p):
+    import hashlib, binascii
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    b = bytearray(512)
+    m = memoryview(b)
+    with f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            h.update(m[:n])
+    return binascii.hexlify(h.digest()).decode()
+def _walk(d, out):
+    try:
+        es = list(os.ilistdir(d))
+    except OSError:
+        return
+    for e in es:
+        p = d + '/' + e[0]
+        if e[1] & 0x4000:
+            _walk(p, out)
+        else:
+            out.append(p)
+_ps = list(%(files)r)
+for _d in %(dirs)r:
+    _walk(_d, _ps)
+print(repr(dict((p, _sha(p)) for p in _ps)))
+del _sha, _walk, _ps
+"""
+
+MKDIRS = """\
+import os
+for _d in %r:
+    try:
+        os.mkdir(_d)
+    except OSError:
+        pass
+"""
+
+
+class BoardError(RuntimeError):
+    """The port could not be opened, or the board did not answer as MicroPython does."""
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    mpy: Optional[int]  # sys.implementation._mpy
+    version: str  # "1.24.1"
+    platform: str  # sys.platform: esp32, rp2, linux
+    machine: str  # os.uname().machine, e.g. "Generic ESP32 module with ESP32"
+
+
+class BoardLink:
+    def __init__(self, port: str, soft_reset: bool = True) -> None:
+        """Opens the port and stops whatever runs (Ctrl-C) for the raw REPL; with `soft_reset`,
+        from a clean interpreter (boot.py runs again, main.py does not) so the node's RAM is free."""
+        try:
+            self.transport = SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
+        except TransportError as e:
+            raise BoardError("%s: %s" % (port, e))
+        self.port = port
+        try:
+            self.transport.enter_raw_repl(soft_reset=soft_reset)
+        except TransportError as e:
+            self.transport.close()
+            raise BoardError("%s: no MicroPython raw REPL (%s)" % (port, e))
+
+    def close(self) -> None:
+        try:
+            if self.transport.in_raw_repl:
+                self.transport.exit_raw_repl()
+        except OSError:
+            pass
+        self.transport.close()
+
+    def __enter__(self) -> "BoardLink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def exec(self, code: str) -> bytes:
+        try:
+            return self.transport.exec(code)
+        except TransportExecError as e:
+            raise BoardError("the board said: %s" % e.error_output.strip().splitlines()[-1])
+        except TransportError as e:
+            raise BoardError("%s: %s" % (self.port, e))
+
+    def eval_output(self, code: str) -> Any:
+        """Run code that prints one Python literal, and return it."""
+        return ast.literal_eval(self.exec(code).decode().strip())
+
+    def info(self) -> BoardInfo:
+        mpy, version, platform, machine = self.eval_output(PROBE)
+        return BoardInfo(mpy, ".".join(str(n) for n in version), platform, machine)
+
+    def hashes(self, dirs: Iterable[str], files: Iterable[str]) -> Dict[str, Optional[str]]:
+        """{path: sha256 hex or None if missing} for every file under `dirs` and for `files`.
+        Raises BoardError if the board cannot hash (no hashlib.sha256)."""
+        return self.eval_output(HASHES % {"dirs": list(dirs), "files": list(files)})
+
+    def makedirs(self, dirs: Iterable[str]) -> None:
+        """Each folder in order (parents first); existing ones are fine."""
+        self.exec(MKDIRS % list(dirs))
+
+    def write(self, path: str, data: bytes, progress: Optional[Callable[[int, int], None]] = None) -> None:
+        try:
+            self.transport.fs_writefile(path, data, chunk_size=WRITE_CHUNK, progress_callback=progress)
+        except (TransportError, OSError) as e:
+            raise BoardError("writing %s: %s" % (path, e))
+
+    def read(self, path: str) -> Optional[bytes]:
+        """The file's bytes, or None if it does not exist."""
+        try:
+            return bytes(self.transport.fs_readfile(path))
+        except OSError:
+            return None
+        except TransportError as e:
+            raise BoardError("reading %s: %s" % (path, e))
+
+    def remove(self, paths: List[str]) -> None:
+        if paths:
+            self.exec("import os\nfor _p in %r:\n    os.remove(_p)\n" % paths)
+
+    def drain(self) -> bytes:
+        """Whatever the board printed that has not been read yet (never waits)."""
+        try:
+            waiting = self.transport.serial.in_waiting
+            return self.transport.serial.read(waiting) if waiting else b""
+        except OSError:
+            return b""
+
+    def soft_reset(self) -> None:
+        """Ctrl-D at the friendly REPL: a soft reset that runs boot.py and then main.py (mpremote's
+        own soft-reset, from the raw REPL, skips main.py). The port stays usable afterwards."""
+        try:
+            if self.transport.in_raw_repl:
+                self.transport.exit_raw_repl()
+            self.transport.serial.write(b"\x04")
+            seen = self.transport.read_until(1, b"soft reboot\r\n", timeout=RESET_TIMEOUT_S)
+        except (TransportError, OSError) as e:
+            raise BoardError("%s: soft reset: %s" % (self.port, e))
+        if not seen.endswith(b"soft reboot\r\n"):
+            raise BoardError("%s: the board did not soft-reset (it said %r)" % (self.port, seen[-80:]))
