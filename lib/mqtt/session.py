@@ -14,8 +14,8 @@ ticks_ms() value the driver reads. Everything the spec makes the client remember
 
 `dirty` tells a message store (store.py) that the unacknowledged messages changed.
 
-Sized for a board: every function and every name costs heap once compiled to .mpy (a function
-about 150 bytes on the 64-bit Unix port), so one-caller helpers are written inline.
+Sized for a board: once loaded from .mpy, every function costs heap beyond its code (about
+100 bytes on the 64-bit Unix port) and so does every name, so one-caller helpers are inline.
 
 Events are tuples whose first item is the packet type they came from (packet.PUBLISH, ...):
   (CONNACK, session_present)
