@@ -49,7 +49,8 @@ CONNECT_TIMEOUT_S = 2.0  # to the target; a dead target fails fast (refused) any
 SEND_TIMEOUT_S = 10.0  # a peer that stops reading for this long ends the connection
 MAX_PUMP_READS = 10_000_000  # with the deadline, bounds a pump even if data never stops
 JOIN_TIMEOUT_S = 2.0
-DELIVERED_WAIT_S = 0.2  # how long a scheduled cut waits for its last bytes to be acknowledged
+DELIVERED_WAIT_S = 2.0  # how long a scheduled cut waits for its last bytes to be acknowledged (ms
+# on an idle machine; a loaded one can take far longer, and a cut that came early would be wrong)
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST and drops unsent data
 
 

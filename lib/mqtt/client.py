@@ -223,12 +223,14 @@ class MQTTClient:
         if not (self.reconnect and self._ever_connected):
             raise reason
 
-    def _flush(self):
+    def _flush(self, ms=None):
+        """Send what the session queued, within ms (default: timeout): a caller's deadline
+        bounds its sends too, so a peer that stopped reading cannot stretch a call past it."""
         if self._store:
             self._store.sync()  # before the bytes leave: a reset must not lose them
         out = self._s.out
         if out:
-            self.sock.send(out, self.timeout_ms)
+            self.sock.send(out, self.timeout_ms if ms is None else max(ms, 1))
             out[0:] = b""  # truncate in place: the buffer keeps its capacity for the next packet
 
     def _flush_or_lose(self):
@@ -286,6 +288,12 @@ class MQTTClient:
                     self.cb(ev[1], ev[2], ev[4], ev[3], ev[5])
                 else:
                     self.cb(ev[1], ev[2])
+            # Acknowledge after delivering: if the link dies now, the message was still
+            # delivered, and the broker's DUP resend is acknowledged without a second delivery.
+            try:
+                self._flush(None if deadline is None else ticks_diff(deadline, ticks_ms()))
+            except (OSError, MQTTTimeout) as e:
+                self._lose(e)
             return ev
 
     def _read_event(self, ms):
@@ -293,13 +301,12 @@ class MQTTClient:
         s = self._s
         ev = s.next_event()
         if ev is not None:
-            self._flush()  # acks the session queued while parsing
-            return ev
+            return ev  # the caller sends the acks the session queued, once it has delivered
         now = ticks_ms()
         if s.dead(now):
             raise MQTTTimeout("no packet from the broker for 1.5 x keepalive (%d s)" % self.keepalive)
         wait = s.tick(now)
-        self._flush()
+        self._flush(ms)
         if ms is not None and (wait is None or ms < wait):
             wait = ms
         n = self.sock.recv_into(self._buf, _IDLE_MS if wait is None else max(wait, 0))
@@ -308,7 +315,4 @@ class MQTTClient:
         if n == 0:
             raise OSError("connection closed by the broker")
         s.receive_data(self._view[:n] if n < _CHUNK else self._buf, ticks_ms())
-        ev = s.next_event()
-        if ev is not None:
-            self._flush()
-        return ev
+        return s.next_event()
