@@ -7,12 +7,15 @@ subscriber's messages from one publisher in order, so anything wrongly matched a
 """
 from __future__ import annotations
 
-from typing import List
+from pathlib import Path
+from typing import Iterator, List
 
 import pytest
 
+from private_mosquitto import PrivateMosquitto
+
 DELIVERY_DEADLINE_S = 5.0
-MAX_DRAIN = 500  # messages a '#' subscriber may see before the marker (other tests' retained ones)
+MAX_DRAIN = 500  # messages a '#' subscriber may see before the marker
 
 # Levels under the test's own root; "" is the root topic itself.
 LEVELS = ["", "/a", "/temp", "/a/temp", "/b/temp", "//temp", "/a/b/temp"]
@@ -57,11 +60,23 @@ def _until(subscriber, topic: bytes) -> List[bytes]:
     raise AssertionError("no message on %r among %d received: %r" % (topic, len(seen), seen[-20:]))
 
 
-def test_filters_starting_with_a_wildcard_do_not_match_dollar_topics(start_client, topic_root: bytes) -> None:
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    """A '#' subscriber on the shared broker would get every retained message the whole suite left
+    there (a 200-node simulation leaves thousands): these tests get an empty broker of their own."""
+    with PrivateMosquitto(tmp_path) as b:
+        yield b
+
+
+def test_filters_starting_with_a_wildcard_do_not_match_dollar_topics(
+    start_client, topic_root: bytes, own_broker: PrivateMosquitto
+) -> None:
     # mosquitto lets clients publish to $-topics other than $SYS, so the test makes its own.
     hidden, visible = b"$" + topic_root + b"/x", topic_root + b"/x"
     label = topic_root.split(b"/", 1)[1]
-    hash_sub, plus_sub, dollar_sub, publisher = (start_client(max_packet=200000) for _ in range(4))
+    hash_sub, plus_sub, dollar_sub, publisher = (
+        start_client(max_packet=200000, port=own_broker.port) for _ in range(4)
+    )
     for c in (hash_sub, plus_sub, dollar_sub, publisher):
         c.connect()
     hash_sub.subscribe(b"#", qos=1)
@@ -76,8 +91,11 @@ def test_filters_starting_with_a_wildcard_do_not_match_dollar_topics(start_clien
     assert [t for t in _until(hash_sub, visible) if t.startswith(b"$")] == []
 
 
-def test_sys_topics_reach_a_sys_subscriber_but_not_a_hash_subscriber(start_client, topic_root: bytes) -> None:
-    sys_sub, hash_sub = start_client(max_packet=200000), start_client(max_packet=200000)
+def test_sys_topics_reach_a_sys_subscriber_but_not_a_hash_subscriber(
+    start_client, topic_root: bytes, own_broker: PrivateMosquitto
+) -> None:
+    sys_sub = start_client(max_packet=200000, port=own_broker.port)
+    hash_sub = start_client(max_packet=200000, port=own_broker.port)
     sys_sub.connect()
     hash_sub.connect()
 
