@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 MOSQUITTO := $(shell command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)
 
-.PHONY: venv mosquitto test demo clean
+.PHONY: venv mosquitto test reliability demo bench clean
 
 venv: $(STAMP)
 
@@ -28,13 +28,33 @@ else
 	@:
 endif
 
+# Every run logs what the reliability cases saw (lost, duplicated, errors) to build/; the README's
+# reliability table is that log rendered (`make reliability` refreshes it).
+RELIABILITY_LOG := build/reliability.jsonl
+
 test: venv mosquitto
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	@mkdir -p build && rm -f $(RELIABILITY_LOG)
+	MQNODE_RELIABILITY_LOG=$(abspath $(RELIABILITY_LOG)) $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	-@$(VENV)/bin/python tests/reliability_report.py $(RELIABILITY_LOG) > build/reliability.md
+
+reliability: venv mosquitto
+	@mkdir -p build && rm -f $(RELIABILITY_LOG)
+	MQNODE_RELIABILITY_LOG=$(abspath $(RELIABILITY_LOG)) $(VENV)/bin/python -m pytest -q \
+		tests/test_fault_cut.py tests/test_broker_kill.py tests/test_stall_and_slow.py \
+		tests/test_hostile_broker.py tests/test_persistence.py tests/test_soak.py
+	$(VENV)/bin/python tests/reliability_report.py $(RELIABILITY_LOG) --readme
 
 # The main job: a private mosquitto, three simulated nodes and the live monitor (Ctrl-C stops).
 # DURATION=10 runs for 10 s and exits 0 with a summary.
 demo: venv mosquitto
 	$(VENV)/bin/mqnode demo $(if $(DURATION),--duration $(DURATION))
+
+# mqnode against umqtt.simple, umqtt.robust, mqtt_as (Unix port) and paho-mqtt (CPython), side by
+# side, on a private mosquitto: tables on the terminal and in bench/results.md. ANCHORS=DIR takes
+# the anchors from DIR; without it they come from build/bench/anchors (fetched with mip if missing).
+# BENCH_ARGS passes more options, e.g. BENCH_ARGS=--quick; see `python -m mqnode_tools.bench -h`.
+bench: venv mosquitto
+	$(VENV)/bin/python -m mqnode_tools.bench $(if $(ANCHORS),--anchors $(ANCHORS)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -10,7 +10,7 @@ import importlib
 import sys
 from typing import List, Optional
 
-COMMANDS = ["monitor", "sim", "demo", "boards", "flash", "deploy", "provision", "cmd"]
+COMMANDS = ["monitor", "sim", "demo", "boards", "flash", "deploy", "provision", "cmd", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

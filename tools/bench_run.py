@@ -1,0 +1,194 @@
+"""Running the harness (bench/harness/): one client, one job, one fresh process; and the loops
+over clients and repetitions that collect every sample.
+
+MicroPython runs get MICROPYPATH = the compiled harness, the client's compiled tree (and the
+network/machine stand-ins for mqtt_as), and the port's frozen modules: nothing else, so no .py
+source can slip in. CPython runs get PYTHONPATH = the harness sources and the run's copy of lib/. Every process
+runs in an empty folder (a folder named like a package in the working directory would shadow it)
+and under a timeout, after which it is killed and the job counts as failed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from mqnode_tools.bench_build import HARNESS
+from mqnode_tools.paths import micropython
+
+MARKER = "BENCH "
+SMALL_HEAP = "64k"
+PAYLOAD_LIMIT = 64 * 1024  # the heap itself: no payload that large fits
+HEAP_JOB_TIMEOUT_S = 30
+
+
+@dataclass
+class Client:
+    name: str  # the adapter's name: mqnode, mqnode.aio, umqtt.simple, umqtt.robust, mqtt_as, paho
+    runtime: str  # "micropython" or "cpython"
+    tree: Optional[Path] = None  # compiled .mpy tree (MicroPython only)
+    anchor: bool = False
+    stubs: bool = False  # needs the network/machine stand-ins
+    is_async: bool = False
+
+
+@dataclass
+class Harness:
+    compiled: Path  # bench/harness compiled
+    stubs: Path
+    mqnode_src: Path  # the copy of lib/ CPython runs use
+    workdir: Path  # an empty folder every process starts in
+    failures: List[str] = field(default_factory=list)
+
+    def command(self, client: Client, module: str, args: List[str], heapsize: Optional[str] = None):
+        if client.runtime == "cpython":
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HARNESS), str(self.mqnode_src)]))
+            return [sys.executable, str(HARNESS / (module + ".py")), *args], env
+        path = [str(self.compiled), str(client.tree)] + ([str(self.stubs)] if client.stubs else []) + [".frozen"]
+        env = dict(os.environ, MICROPYPATH=":".join(path))
+        heap = ["-X", "heapsize=" + heapsize] if heapsize else []
+        return [micropython(), *heap, "-m", module, *args], env
+
+    def run(self, client: Client, module: str, args: List[str], timeout: float,
+            heapsize: Optional[str] = None) -> subprocess.CompletedProcess:
+        cmd, env = self.command(client, module, [client.name, *args], heapsize)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            return subprocess.run(cmd, env=env, cwd=self.workdir, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            return subprocess.CompletedProcess(cmd, -9, out, "killed after %.0f s" % timeout)
+
+    def job(self, client: Client, job: str, port: int, cid: str, params: Optional[Dict[str, Any]] = None,
+            timeout: float = 60) -> Optional[Dict[str, Any]]:
+        """measure.py's JSON result, or None (the failure is kept in self.failures)."""
+        args = [job, str(port), cid] + ([json.dumps(params)] if params is not None else [])
+        result = self.run(client, "measure", args, timeout)
+        for line in result.stdout.splitlines():
+            if line.startswith(MARKER):
+                return json.loads(line[len(MARKER):])
+        tail = (result.stderr.strip().splitlines() or ["exit status %d" % result.returncode])[-1]
+        self.failures.append("%s (%s) %s: %s" % (client.name, client.runtime, job, tail))
+        return None
+
+    def probe(self, client: Client, job: str, port: int, size: int, topic: str, timeout: float) -> bool:
+        """Did `job` (send/recv) with a `size`-byte payload work under a 64 KiB heap?"""
+        args = [job, str(port), "bench-probe", str(size), topic]
+        result = self.run(client, "probe", args, timeout, heapsize=SMALL_HEAP)
+        return result.returncode == 0 and "PROBE OK" in result.stdout
+
+
+def largest_passing(ok: Callable[[int], bool], step: int, limit: int) -> int:
+    """The largest multiple of step (up to limit) for which ok() holds, by binary search; 0 if
+    not even `step` passes. Assumes that what fails at n fails above n."""
+    if not ok(step):
+        return 0
+    lo, hi = 1, limit // step  # ok(lo * step); hi * step assumed too large (the whole heap)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid * step):
+            lo = mid
+        else:
+            hi = mid
+    return lo * step
+
+
+def median(values: List[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+class Samples:
+    """Every measured value, kept per runtime, client and figure; the report takes medians."""
+
+    def __init__(self) -> None:
+        self.values: Dict[str, Dict[str, Dict[str, List[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        self.modules: Dict[str, Dict[str, str]] = {}
+
+    def add(self, runtime: str, client: str, key: str, value: Any) -> None:
+        if value is None:
+            return
+        target = self.values[runtime][client][key]
+        if isinstance(value, list):
+            target.extend(value)
+        else:
+            target.append(value)
+
+    def medians(self, runtime: str) -> Dict[str, Dict[str, Optional[float]]]:
+        return {c: {k: median(v) for k, v in figures.items()} for c, figures in self.values[runtime].items()}
+
+
+def measure_reps(h: Harness, unix: List[Client], cpython: List[Client], port: int, reps: int,
+                 params: Dict[str, Any], samples: Samples, log: Callable[[str], None]) -> None:
+    """Every client's heap and run jobs, `reps` times, taking turns (a different client first
+    each time), so slow drifts of the machine spread over all clients alike."""
+    limits = params["q0_s"] + params["q1_s"] * 2 + params["pipe_s"] + params["alloc_s"] * 2 + params["warm_s"] * 2
+    run_timeout = 30 + limits + params["wake_s"] + 5  # + connects (mqtt_as: 1 s each)
+    for rep in range(reps):
+        k = rep % len(unix)
+        order = unix[k:] + unix[:k]  # a different client goes first each time
+        log("repetition %d/%d: %s" % (rep + 1, reps, ", ".join(c.name for c in order)))
+        for c in order:
+            r = h.job(c, "heap", port, "bench-%s-h%d" % (c.name, rep), timeout=HEAP_JOB_TIMEOUT_S)
+            if r:
+                samples.add("unix", c.name, "heap_import", r["import"])
+                samples.add("unix", c.name, "heap_connect", r["connect"])
+                samples.add("unix", c.name, "heap_asyncio", r.get("asyncio"))
+                samples.modules.setdefault(c.name, r["modules"])
+        for c in order:
+            r = h.job(c, "run", port, "bench-%s-r%d" % (c.name, rep), params, timeout=run_timeout)
+            for key, value in (r or {}).items():
+                samples.add("unix", c.name, "wake" if key == "wake_ms" else key, value)
+        k = rep % len(cpython)
+        for c in cpython[k:] + cpython[:k]:
+            r = h.job(c, "run", port, "bench-py-%s-r%d" % (c.name, rep), params, timeout=run_timeout)
+            for key, value in (r or {}).items():
+                samples.add("cpython", c.name, "wake" if key == "wake_ms" else key, value)
+
+
+class Retainer:
+    """Leaves a retained message of a given size for the receive probe (paho-mqtt, this process)."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as paho
+
+        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-retainer", protocol=paho.MQTTv311)
+        self.c.connect("127.0.0.1", port, 60)
+        self.c.loop_start()
+
+    def put(self, topic: str, payload: bytes) -> None:
+        self.c.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+
+    def stop(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def measure_payloads(h: Harness, unix: List[Client], port: int, step: int, samples: Samples,
+                     log: Callable[[str], None]) -> None:
+    """The largest payload each client sends and receives under a 64 KiB heap, to `step` bytes."""
+    retainer = Retainer(port)
+    try:
+        for c in unix:
+            timeout = 20 if c.stubs else 15
+            sent = largest_passing(lambda n: h.probe(c, "send", port, n, "-", timeout), step, PAYLOAD_LIMIT)
+            topic = "bench/rx/" + c.name
+
+            def received(n: int) -> bool:
+                retainer.put(topic, bytes(n))
+                try:
+                    return h.probe(c, "recv", port, n, topic, timeout)
+                finally:
+                    retainer.put(topic, b"")  # an empty retained message deletes it
+
+            got = largest_passing(received, step, PAYLOAD_LIMIT)
+            log("  %s: sends up to %d B, receives up to %d B (step %d B)" % (c.name, sent, got, step))
+            samples.add("unix", c.name, "send_max", sent)
+            samples.add("unix", c.name, "recv_max", got)
+    finally:
+        retainer.stop()
