@@ -26,20 +26,21 @@ def load(path: Path) -> List[Dict[str, object]]:
 
 
 def render(rows: List[Dict[str, object]]) -> str:
-    """One table per family of cases (the part of the case name before '/')."""
+    """One table per family of cases (the part of the case name before '/'); each row names what
+    that case counted, since the cases of a family count different things."""
     families: "OrderedDict[str, List[Dict[str, object]]]" = OrderedDict()
     for r in rows:
         family = str(r["case"]).split("/")[0] if "/" in str(r["case"]) else "delivery"
         families.setdefault(family, []).append(r)
     out = []
     for family, items in families.items():
-        keys = [k for k in OrderedDict.fromkeys(k for r in items for k in r) if k not in ("case", "runtime")]
-        out.append("**%s** (%d cases)\n" % (family, len(items)))
-        out.append("| case | runtime | " + " | ".join(keys) + " |")
-        out.append("|---|---|" + "---|" * len(keys))
+        out.append("**%s** (%d runs)\n" % (family, len(items)))
+        out.append("| case | runtime | what it counted |")
+        out.append("|---|---|---|")
         for r in items:
             case = str(r["case"]).split("/", 1)[-1]
-            out.append("| %s | %s | %s |" % (case, r["runtime"], " | ".join(_cell(r.get(k)) for k in keys)))
+            counts = ", ".join("%s %s" % (k, _cell(v)) for k, v in r.items() if k not in ("case", "runtime"))
+            out.append("| %s | %s | %s |" % (case, r["runtime"], counts))
         out.append("")
     return "\n".join(out)
 
