@@ -1,34 +1,13 @@
 # Building blocks for the asyncio client's scenarios (aio_scenarios.py): making clients,
 # collecting messages within a bound, ending a connection the hard way.
 #
-# MicroPython 1.22+ and CPython 3.9+: only asyncio, sys (and ssl for TLS); no typing, no f-strings.
+# MicroPython 1.22+ and CPython 3.9+: only asyncio (and ssl for TLS); no typing, no f-strings.
 import asyncio
-import sys
 
 from mqtt.aio import Client
+from tls_context import make_ssl_context
 
-IS_MICROPYTHON = sys.implementation.name == "micropython"
 DELIVERY_S = 5  # default bound for a message that should arrive
-
-
-def make_ssl_context(ca, verify):
-    # The host passes a DER file to MicroPython (its ssl refuses PEM) and a PEM file to CPython.
-    import ssl
-
-    if IS_MICROPYTHON:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if verify:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            with open(ca, "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context(cafile=ca)
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def client(server, port, client_id, tls=None, **kwargs):

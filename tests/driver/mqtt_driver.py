@@ -61,26 +61,6 @@ def wall_ns():
     return time.time_ns()
 
 
-def make_ssl_context(ca, verify):
-    # The host passes a DER file to MicroPython (its ssl refuses PEM) and a PEM file to CPython.
-    import ssl
-
-    if IS_MICROPYTHON:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if verify:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            with open(ca, "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context(cafile=ca)
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 class Driver:
     def __init__(self):
         self.client = None
@@ -97,6 +77,8 @@ class Driver:
 
         tls = kwargs.pop("tls", None)
         if tls:
+            from tls_context import make_ssl_context  # only TLS tests pay for it
+
             kwargs["ssl"] = make_ssl_context(tls["ca"], tls.get("verify", True))
         self.client = MQTTClient(**kwargs)
         self.client.set_callback(self.record, flags=True)

@@ -1,0 +1,27 @@
+# The TLS context both test drivers hand the client under test: the same verification on both
+# runtimes, each with the CA format its ssl module takes.
+#
+# MicroPython 1.22+ and CPython 3.9+: only ssl, sys.
+import sys
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def make_ssl_context(ca, verify):
+    # The host passes a DER file to MicroPython (its ssl refuses PEM) and a PEM file to CPython.
+    import ssl
+
+    if IS_MICROPYTHON:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if verify:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            with open(ca, "rb") as f:
+                ctx.load_verify_locations(cadata=f.read())
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx = ssl.create_default_context(cafile=ca)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
