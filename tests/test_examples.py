@@ -60,11 +60,11 @@ def read_line(process: subprocess.Popen, timeout_s: float) -> str:
         return ""
 
 
-def readme_example(tmp_path: Path) -> Path:
+def readme_example(tmp_path: Path, name: str = "readme-pubsub") -> Path:
     text = (REPO / "README.md").read_text()
-    block = re.search(r"<!-- example: readme-pubsub -->\n```python\n(.*?)```", text, re.S)
-    assert block, "README.md lost its marked publish/subscribe example"
-    path = tmp_path / "readme_example.py"
+    block = re.search(r"<!-- example: %s -->\n```python\n(.*?)```" % re.escape(name), text, re.S)
+    assert block, "README.md lost its marked example %s" % name
+    path = tmp_path / (name.replace("-", "_") + ".py")
     path.write_text(block.group(1))
     return path
 
@@ -77,6 +77,16 @@ def test_readme_example_runs_as_written(runtime: str, default_port_broker: None,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "b'mqnode/demo/hello' b'world'"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_readme_asyncio_example_runs_as_written(runtime: str, default_port_broker: None, tmp_path: Path) -> None:
+    out = subprocess.run(
+        command(runtime, readme_example(tmp_path, "readme-aio")), env=driver_environment(runtime),
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "b'mqnode/demo/aio' b'hello' 1 0 0"
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
