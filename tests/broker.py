@@ -6,6 +6,7 @@ a config of their own, so its settings (listeners, queue limits) are known.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -58,6 +59,17 @@ def wait_until_listening(port: int, process: subprocess.Popen, timeout_s: float)
     return False
 
 
+def end_process(process: subprocess.Popen, sig: int) -> None:
+    """Send `sig` to a broker process (if it still runs) and reap it; SIGKILL if it lingers."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+
+
 class Broker:
     """mosquitto with an anonymous, a username/password and a TLS listener."""
 
@@ -92,12 +104,7 @@ class Broker:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(STOP_TIMEOUT_S)
+            end_process(self._process, signal.SIGTERM)
             self._process = None
         if self._log is not None:
             self._log.close()

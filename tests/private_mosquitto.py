@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 from typing import IO, Optional
 
-from broker import HOST, BrokerError, find_mosquitto, free_ports
+from broker import HOST, BrokerError, end_process, find_mosquitto, free_ports
 from mosquitto_config import MAX_QUEUED_MESSAGES
 
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 5.0
 ACCEPT_POLL_S = 0.005  # how finely start() notices the port accepting: it times reconnects
 LOG_TAIL_LINES = 200
 
@@ -100,13 +99,7 @@ class PrivateMosquitto:
 
     def _end(self, sig: int) -> None:
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.send_signal(sig)
-            try:
-                self._process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(STOP_TIMEOUT_S)
+            end_process(self._process, sig)
             self._process = None
         if self._log is not None:
             self._log.close()
