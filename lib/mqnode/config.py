@@ -39,7 +39,7 @@ SCHEMA = {
     "broker.tls": (bool, False, None),
     "broker.ca": (str, None, None),  # CA certificate file (DER) to verify the broker with
     "wifi.ssid": (str, None, None),  # None: no WiFi to join (simulated board, or wired)
-    "telemetry_s": (int, 60, _positive),
+    "telemetry_s": (float, 60, _positive),  # a number: 0.5 is fine for a simulated node
     "keepalive_s": (int, 30, _positive),
     "discovery": (bool, True, None),
     "discovery_prefix": (str, "homeassistant", _name),
@@ -104,8 +104,10 @@ def _check(data, schema, fname):
                 raise ConfigError("%s: %s: required, missing" % (fname, key))
             out[key] = default
             continue
-        # bool is an int subclass: reject True for an int key and 1 for a bool key
-        if type(v) is not typ or (ok and not ok(v)):
+        # bool is an int subclass: reject True for an int key and 1 for a bool key. float means
+        # any number, so 60 is as good as 60.0.
+        t = type(v)
+        if (t is not typ and not (typ is float and t is int)) or (ok and not ok(v)):
             raise ConfigError("%s: %s: expected %s, got %s" % (fname, key, _describe(typ, ok), json.dumps(v)))
         out[key] = v
     _unknown(data, "", schema, fname)
@@ -137,6 +139,8 @@ _MISSING = object()
 def _describe(typ, ok):
     if typ is int:
         return {_port: "an integer 1..65535", _positive: "a positive integer"}.get(ok, _INT)
+    if typ is float:
+        return "a positive number"
     if typ is bool:
         return "true or false"
     if ok is _name:

@@ -79,6 +79,8 @@ def reset_cause():
 
 
 def free_mem():
+    """After a collection: what the node could still allocate, not what garbage happens to hold."""
+    gc.collect()
     return gc.mem_free()
 
 

@@ -136,6 +136,8 @@ def reset_cause():
 
 
 def free_mem():
+    """After a collection: what the node could still allocate, not what garbage happens to hold."""
+    gc.collect()
     return gc.mem_free() if hasattr(gc, "mem_free") else 0
 
 

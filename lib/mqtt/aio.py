@@ -16,7 +16,7 @@ import asyncio
 from collections import namedtuple
 
 from .backoff import STABLE_MS, delay_ms
-from .compat import const, stream_nodelay, stream_read, ticks_diff, ticks_ms
+from .compat import const, stream_flushed, stream_nodelay, stream_read, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
 from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
@@ -291,10 +291,14 @@ class Client:
         if self._store:
             self._store.sync()  # before the bytes leave, as MQTTClient does
         out = self._s.out
-        if out and self._writer:
-            self._writer.write(out)  # copies (CPython's transport, MicroPython's out_buf)
+        w = self._writer
+        if out and w:
+            w.write(out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
             out[0:] = b""
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
+            if stream_flushed(w):
+                await asyncio.sleep(0)  # yield as drain() would, so a publish loop cannot starve the reader
+            else:
+                await asyncio.wait_for(w.drain(), self.timeout)  # a stalled broker: bounded
 
     async def _request(self, kind, pid):
         w = self._waiters[(kind, pid)] = [asyncio.Event(), None]

@@ -32,6 +32,11 @@ if MICROPYTHON:
         except (AttributeError, OSError):
             pass
 
+    def stream_flushed(stream):
+        """True when what was written went straight to the socket, so drain() has nothing to wait
+        for (and wrapping it in wait_for would cost a task and ~1 KB of garbage per publish)."""
+        return not stream.out_buf
+
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
         import asyncio
@@ -72,6 +77,10 @@ else:
 
     def stream_nodelay(stream):
         pass  # asyncio sets TCP_NODELAY on every TCP transport
+
+    def stream_flushed(stream):
+        """True when the transport holds nothing back, so drain() has nothing to wait for."""
+        return stream.transport.get_write_buffer_size() == 0
 
     async def stream_read(stream, buf):
         """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream."""
