@@ -84,34 +84,12 @@ class ADC:
         return int(volts / 3.3 * 65535)
 
 
-# The parts on the buses, by ("onewire", pin), ("dht", pin) or ("i2c", bus id): one model per
-# wire, shared by every driver on it, and where a test reaches in to break one (sim_parts.py).
-parts = {}
+def __getattr__(name):
+    """onewire(), dht(), i2c() and `parts` are in sim_parts, loaded when a board has such a bus
+    (the sim board does not, and so does not pay for them)."""
+    from . import sim_parts
 
-
-def _part(key, build):
-    if key not in parts:
-        from . import sim_parts
-
-        parts[key] = build(sim_parts)
-    return parts[key]
-
-
-def onewire(pin):
-    """A 1-Wire bus with one DS18B20 on it."""
-    return _part(("onewire", pin), lambda m: m.OneWireBus(pin, _rand))
-
-
-def dht(pin, model):
-    return _part(("dht", pin), lambda m: m.DHT(model, _rand))
-
-
-def i2c(bus, sda, scl, freq=100000):
-    """An I2C bus with a BME280 at 0x76; like hardware.i2c, one pin pair per controller."""
-    b = _part(("i2c", bus), lambda m: m.I2CBus(_rand, sda, scl))
-    if b.pins != (sda, scl):
-        raise ValueError("i2c bus %d is already on sda %d, scl %d" % (bus, b.pins[0], b.pins[1]))
-    return b
+    return getattr(sim_parts, name)
 
 
 def unique_id():

@@ -86,6 +86,7 @@ class Node:
     # --- always on -------------------------------------------------------------------------------
 
     async def run(self):
+        asyncio.get_event_loop().set_exception_handler(self._crashed)
         asyncio.create_task(self.hw.control())
         asyncio.create_task(self._health())
         await self.join_wifi()
@@ -99,9 +100,15 @@ class Node:
                 log("broker %s:%d: %r; retrying in %d s" % (self.cfg["broker.host"], self.cfg["broker.port"], e, delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
-        tasks = [self._announcer(), self._telemetry(), self._commands()]
-        tasks += [self._motion(b) for b in self.binaries]
-        await asyncio.gather(*tasks)
+        for coro in [self._announcer(), self._commands()] + [self._motion(b) for b in self.binaries]:
+            asyncio.create_task(coro)
+        await self._telemetry()  # in this task: one task (and gather's bookkeeping) less
+
+    def _crashed(self, loop, context):
+        """A task died of an error nobody handles: a node missing one of its jobs (commands,
+        motion) would look healthy and be broken, so it reboots, as ESPHome does."""
+        log("task failed: %r; rebooting" % (context.get("exception"),))
+        self.hw.reset()
 
     async def join_wifi(self):
         if not self.cfg["wifi.ssid"] and self.hw.CHIP != "sim":

@@ -6,10 +6,13 @@ with its CRC, a conversion that takes time), a DHT22/DHT11 that refuses to be po
 and an I2C bus with a BME280's register map (chip id, calibration words, forced-mode measurement,
 status bit, raw ADC counts). Each part's weather drifts from the node's seed like the ADC does.
 Tests reach a part through hardware_sim.parts to break it: `present`, `corrupt`, `fail`, `raw`.
+The bus factories (onewire, dht, i2c) are here too; hardware_sim passes them through.
 """
 import struct
 
 from mqtt.compat import ticks_add, ticks_diff, ticks_ms
+
+from .hardware_sim import _rand
 
 
 def _walk(value, rand, step, low, high):
@@ -348,3 +351,34 @@ class I2CBus:
 
     def scan(self):
         return sorted(a for a, d in self.devices.items() if d.present)
+
+
+# The parts on the buses, by ("onewire", pin), ("dht", pin) or ("i2c", bus id): one model per
+# wire, shared by every driver on it, and where a test reaches in to break one.
+parts = {}
+
+
+def onewire(pin):
+    """A 1-Wire bus with one DS18B20 on it."""
+    key = ("onewire", pin)
+    if key not in parts:
+        parts[key] = OneWireBus(pin, _rand)
+    return parts[key]
+
+
+def dht(pin, model):
+    key = ("dht", pin)
+    if key not in parts:
+        parts[key] = DHT(model, _rand)
+    return parts[key]
+
+
+def i2c(bus, sda, scl, freq=100000):
+    """An I2C bus with a BME280 at 0x76; like hardware.i2c, one pin pair per controller."""
+    key = ("i2c", bus)
+    if key not in parts:
+        parts[key] = I2CBus(_rand, sda, scl)
+    b = parts[key]
+    if b.pins != (sda, scl):
+        raise ValueError("i2c bus %d is already on sda %d, scl %d" % (bus, b.pins[0], b.pins[1]))
+    return b

@@ -37,6 +37,12 @@ if MICROPYTHON:
         for (and wrapping it in wait_for would cost a task and ~1 KB of garbage per publish)."""
         return not stream.out_buf
 
+    def str_bytes(s):
+        """The UTF-8 bytes of str s without copying them: a str here is UTF-8 already, and a
+        memoryview of it measures and reads as those bytes. A 450-byte discovery payload then
+        needs no second 450-byte block, which a fragmented heap may not have."""
+        return memoryview(s)
+
     def irq_flag():
         """An asyncio flag an interrupt handler may set without allocating."""
         import asyncio
@@ -81,6 +87,9 @@ else:
     def stream_flushed(stream):
         """True when the transport holds nothing back, so drain() has nothing to wait for."""
         return stream.transport.get_write_buffer_size() == 0
+
+    def str_bytes(s):
+        return s.encode()
 
     async def stream_read(stream, buf):
         """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream."""

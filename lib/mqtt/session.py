@@ -28,7 +28,7 @@ Events are tuples whose first item is the packet type they came from (packet.PUB
 Acknowledgements for unknown ids are returned too (the driver ignores ids it does not wait for),
 never an error: brokers may repeat them after a reconnect.
 """
-from .compat import const, ticks_diff
+from .compat import const, str_bytes, ticks_diff
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
     CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, UNSUBACK,
@@ -134,7 +134,7 @@ class Session:
         _check_qos(qos)
         topic = topic_name(topic)
         if isinstance(payload, str):
-            payload = payload.encode()  # payloads are binary; a str goes as its UTF-8 bytes
+            payload = str_bytes(payload)  # payloads are binary; a str goes as its UTF-8 bytes
         if self.connected and not self.outbox.items and len(self.flows) < self.max_inflight:
             return self._send_publish(now, topic, payload, qos, retain)
         if qos or self.queue_qos0:
