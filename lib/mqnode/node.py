@@ -17,7 +17,7 @@ import sys
 from binascii import hexlify
 
 from mqtt.aio import Client
-from mqtt.compat import release, ticks_diff, ticks_ms
+from mqtt.compat import print_exception, release, ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
 
 from . import VERSION
@@ -107,7 +107,10 @@ class Node:
     def _crashed(self, loop, context):
         """A task died of an error nobody handles: a node missing one of its jobs (commands,
         motion) would look healthy and be broken, so it reboots, as ESPHome does."""
-        log("task failed: %r; rebooting" % (context.get("exception"),))
+        e = context.get("exception")
+        log("task failed: %r; rebooting" % (e,))
+        if e is not None:
+            print_exception(e)
         self.hw.reset()
 
     async def join_wifi(self):

@@ -13,6 +13,7 @@ MICROPYTHON = sys.implementation.name == "micropython"
 if MICROPYTHON:
     from micropython import const
     from random import getrandbits
+    from sys import print_exception
     from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
     def stream_read(stream, buf):
@@ -80,6 +81,11 @@ else:
 
     def ticks_add(a, b):
         return a + b
+
+    def print_exception(e):
+        import traceback
+
+        traceback.print_exception(e)
 
     def stream_nodelay(stream):
         pass  # asyncio sets TCP_NODELAY on every TCP transport

@@ -44,6 +44,7 @@ MAX_INFLIGHT = const(16)  # outgoing QoS 1/2 flows at once; mosquitto's default 
 # Incoming QoS 2 ids awaiting PUBREL. MQTT 3.1.1 sets no limit and mosquitto 2.0.11 overshoots its own
 # max_inflight_messages (20) after reconnects (200+ seen): the bound is for a broker gone wrong.
 MAX_HELD = const(256)
+OUT_RESERVE = const(512)  # bytes the output buffer holds from the start
 MAX_SUBS = const(32)  # subscriptions remembered for restoring; each costs its filter's bytes
 QUEUE_COUNT = const(32)  # default outbox bound in messages ...
 QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
@@ -67,7 +68,10 @@ class Session:
         self.max_inflight = max_inflight
         self.retry_ms = retry_ms  # resend an unacknowledged flow after this long; 0: only on reconnect
         self.will = None
-        self.out = bytearray()
+        # Room for a typical packet from the start, while the heap still has large free blocks:
+        # truncated in place after every send, out then never grows (and moves) for a reading.
+        self.out = bytearray(OUT_RESERVE)
+        self.out[0:] = b""
         self.connected = False
         self._in = bytearray()
         self._pos = 0  # start of the first unparsed byte in _in
