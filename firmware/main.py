@@ -7,7 +7,11 @@ import sys
 
 from mqnode import app
 
-job = app.start(sys.argv, __file__)  # None: safe mode or a configuration error, already printed
+if len(sys.argv) > 1:  # simulated: micropython firmware/main.py path/to/config.json
+    job = app.start(sys.argv[1], __file__)
+else:  # a board, where main.py has no __file__
+    job = app.start()
+# job is None after safe mode or a configuration error, both already printed
 del app
 from mqtt.compat import release
 

@@ -14,14 +14,13 @@ import gc
 from mqtt.compat import release
 
 
-def start(argv, main_file):
-    """boot() with the board's paths, or a simulated node's (argv[1] is its config file), unless a
-    safemode file says to leave the app off."""
-    if len(argv) > 1:
-        config = argv[1]
+def start(config=None, main_file=None):
+    """boot() with the board's paths, or a simulated node's (its config file and firmware/main.py),
+    unless a safemode file says to leave the app off."""
+    if config:
         here = config.rsplit("/", 1)[0] if "/" in config else "."
         firmware = main_file.rsplit("/", 1)[0] if "/" in main_file else "."
-        config, secrets, boards, safemode = config, here + "/secrets.json", firmware + "/../boards", here + "/safemode"
+        secrets, boards, safemode = here + "/secrets.json", firmware + "/../boards", here + "/safemode"
     else:
         config, secrets, boards, safemode = "/config.json", "/secrets.json", "/boards", "/safemode"
     try:
