@@ -134,11 +134,15 @@ class Node:
         c = self.client
         while True:
             await c.connected.wait()
+            n = c.reconnects
             try:
                 await self.announce()
             except (OSError, MQTTException) as e:
                 log("announce failed:", e)
-            await c.disconnected.wait()
+            if c.reconnects == n:
+                await c.disconnected.wait()
+            # else the link dropped and came back while announcing (its publishes waited and were
+            # resent): the new connection gets its own announcement.
 
     async def announce(self):
         c = self.client
