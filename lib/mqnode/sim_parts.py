@@ -358,27 +358,24 @@ class I2CBus:
 parts = {}
 
 
+def _part(key, model, *args):
+    if key not in parts:
+        parts[key] = model(*args)
+    return parts[key]
+
+
 def onewire(pin):
     """A 1-Wire bus with one DS18B20 on it."""
-    key = ("onewire", pin)
-    if key not in parts:
-        parts[key] = OneWireBus(pin, _rand)
-    return parts[key]
+    return _part(("onewire", pin), OneWireBus, pin, _rand)
 
 
 def dht(pin, model):
-    key = ("dht", pin)
-    if key not in parts:
-        parts[key] = DHT(model, _rand)
-    return parts[key]
+    return _part(("dht", pin), DHT, model, _rand)
 
 
 def i2c(bus, sda, scl, freq=100000):
     """An I2C bus with a BME280 at 0x76; like hardware.i2c, one pin pair per controller."""
-    key = ("i2c", bus)
-    if key not in parts:
-        parts[key] = I2CBus(_rand, sda, scl)
-    b = parts[key]
+    b = _part(("i2c", bus), I2CBus, _rand, sda, scl)
     if b.pins != (sda, scl):
         raise ValueError("i2c bus %d is already on sda %d, scl %d" % (bus, b.pins[0], b.pins[1]))
     return b
