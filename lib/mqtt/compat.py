@@ -38,6 +38,10 @@ if MICROPYTHON:
         for (and wrapping it in wait_for would cost a task and ~1 KB of garbage per publish)."""
         return not stream.out_buf
 
+    def body_view(buf, start, end):
+        """A packet's body inside the input buffer, without copying it."""
+        return memoryview(buf)[start:end]
+
     def str_bytes(s):
         """The UTF-8 bytes of str s without copying them: a str here is UTF-8 already, and a
         memoryview of it measures and reads as those bytes. A 450-byte discovery payload then
@@ -96,6 +100,11 @@ else:
 
     def str_bytes(s):
         return s.encode()
+
+    def body_view(buf, start, end):
+        """A copy: CPython refuses to resize a bytearray while a view of it lives, and a traceback
+        from a bad packet would keep one alive."""
+        return bytes(buf[start:end])
 
     async def stream_read(stream, buf):
         """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream."""

@@ -37,15 +37,17 @@ if MICROPYTHON:
             n = self.sock.readinto(buf)
             if n is None and ms > 0:
                 # ipoll yields into a callee-owned tuple: waiting allocates nothing.
-                for _ in self._poll.ipoll(ms):
-                    break
+                next(self._poll.ipoll(ms), None)
                 n = self.sock.readinto(buf)
             return n
 
         def send(self, data, ms):
             sent = self.sock.write(data) or 0
-            if sent == len(data):
-                return
+            if sent != len(data):
+                self._send_rest(data, sent, ms)  # apart, so the usual call's frame stays small
+
+        def _send_rest(self, data, sent, ms):
+            """The socket took only `sent` bytes: wait for room, within ms in all."""
             deadline = ticks_add(ticks_ms(), ms)
             view = memoryview(data)
             self._poll.modify(self.sock, select.POLLOUT)
@@ -54,8 +56,7 @@ if MICROPYTHON:
                     left = ticks_diff(deadline, ticks_ms())
                     if left <= 0:
                         raise MQTTTimeout("send: peer stopped reading for %d ms" % ms)
-                    for _ in self._poll.ipoll(left):
-                        break
+                    next(self._poll.ipoll(left), None)
                     sent += self.sock.write(view[sent:]) or 0
             finally:
                 self._poll.modify(self.sock, select.POLLIN)

@@ -28,7 +28,7 @@ Events are tuples whose first item is the packet type they came from (packet.PUB
 Acknowledgements for unknown ids are returned too (the driver ignores ids it does not wait for),
 never an error: brokers may repeat them after a reconnect.
 """
-from .compat import const, str_bytes, ticks_diff
+from .compat import body_view, const, str_bytes, ticks_diff
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
     CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, UNSUBACK,
@@ -250,14 +250,20 @@ class Session:
                 self.ping(now)
             wait = ka + half - quiet_in if self._pinging else half - quiet
         if self.retry_ms:
-            for flow in self.flows:
-                due = self.retry_ms - ticks_diff(now, flow[6])
-                if due <= 0:
-                    self._resend(flow, now)
-                    due = self.retry_ms
-                if wait is None or due < wait:
-                    wait = due
+            wait = self._retry(now, wait)
         return None if wait is None else max(wait, 0)
+
+    def _retry(self, now, wait):
+        """Resend the flows unanswered for retry_ms; the earlier of wait and the next such time.
+        Apart from tick() so that tick's frame (a for loop takes four slots) stays small."""
+        for flow in self.flows:
+            due = self.retry_ms - ticks_diff(now, flow[6])
+            if due <= 0:
+                self._resend(flow, now)
+                due = self.retry_ms
+            if wait is None or due < wait:
+                wait = due
+        return wait
 
     def dead(self, now):
         """True once the broker has been silent for 1.5 x keepalive: the link must be dropped."""
@@ -279,125 +285,134 @@ class Session:
         """The next event from buffered input, or None until more bytes arrive."""
         buf = self._in
         start = self._pos
-        end = len(buf)
-        if start >= end:
+        if start >= len(buf):
             return None
         first = buf[start]
-        kind = first >> 4
-        check_flags(kind, first & 15)
-        span = parse_header(buf, start, end, self.max_packet)
-        if span is None or span[1] > end:
+        check_flags(first >> 4, first & 15)
+        span = parse_header(buf, start, len(buf), self.max_packet)
+        if span is None or span[1] > len(buf):
             return None
-        try:
-            event = self._handle(kind, first, memoryview(buf)[span[0] : span[1]])
-        except Exception:
-            # Tracebacks keep the body's memoryview alive, and CPython cannot resize a bytearray
-            # with a live view: start a new buffer (the connection is finished anyway).
-            self._in = bytearray()
-            self._pos = 0
-            raise
-        if span[1] == end:
+        start = span[1]  # where the next packet begins
+        body = body_view(buf, span[0], start)
+        span = self._handle(first, body)  # the event
+        if start == len(buf):
             buf[0:] = b""  # everything consumed: truncate in place, keeping the capacity
             self._pos = 0
         else:
-            self._pos = span[1]
-        return event
+            self._pos = start
+        return span
 
-    def _handle(self, kind, first, body):
+    def _handle(self, first, body):
+        # A dispatcher, with the work in one method per kind: MicroPython gives a call whose
+        # arguments, locals and stack need more than 11 slots a frame from the heap (freed at
+        # once, but allocated on every call), and the acknowledgement path runs per message.
+        kind = first >> 4
         if self._awaiting_connack:
-            if kind != CONNACK:
-                raise ProtocolError("packet type %d before CONNACK [MQTT-3.2.0-1]" % kind)
-            present, code = decode_connack(body)
-            self._awaiting_connack = False
-            if code:
-                raise ConnectionRefused(code)
-            if present and self._clean:
-                raise ProtocolError("session present on a clean session [MQTT-3.2.2-1]")
-            self.connected = True
-            now = self._last_in
-            # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
-            # no session on the broker's side they still must: the message was never confirmed.
-            for flow in self.flows:
-                self._resend(flow, now)
-            # Subscriptions: all of them if the broker has no session for us; otherwise only
-            # requests the old connection took with it unanswered.
-            pending = self._pending
-            self._pending = {}
-            if not present and self.subs:
-                self._request(now, True, list(self.subs.items()))
-            elif present:
-                for is_sub, filters in pending.values():
-                    if is_sub:
-                        items = []
-                        for f in filters:
-                            if f in self.subs:
-                                items.append((f, self.subs[f]))
-                        if items:
-                            self._request(now, True, items)
-                    else:
-                        self._request(now, False, filters)
-            self._drain(now)
-            return (CONNACK, present)
-        if kind == CONNACK:
-            raise ProtocolError("a second CONNACK [MQTT-3.2.0-1]")
+            return self._connack(kind, body)
         if kind == PUBLISH:
-            topic, pid, payload, qos = decode_publish(first & 15, body)
-            if qos == 1:
-                encode_ack(self.out, PUBACK, pid)
-            elif qos == 2:
-                encode_ack(self.out, PUBREC, pid)
-                if pid in self._held:
-                    return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
-                if len(self._held) >= MAX_HELD:
-                    raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
-                self._held.add(pid)
-            return (PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
+            return self._incoming(first, body)
         if kind in (PUBACK, PUBREC, PUBCOMP, PUBREL, UNSUBACK):
-            pid = decode_ack(kind, body)
-            if kind == PUBREL:
-                # [MQTT-4.3.3-2]: release the id, and answer even an unknown one so the broker
-                # can finish a flow we already completed before a reconnect.
-                self._held.discard(pid)
-                encode_ack(self.out, PUBCOMP, pid)
-            elif kind == UNSUBACK:
-                req = self._pending.get(pid)
-                if req is not None and not req[0]:
-                    del self._pending[pid]
-            else:
-                flow = self.flow(pid)
-                if flow is not None and flow[1] == (1 if kind == PUBACK else 2):
-                    if kind == PUBREC:
-                        if flow[2] == _SENT:
-                            flow[2] = _RELEASED
-                            flow[4] = None  # the payload is no longer needed: free it now
-                            flow[6] = self._last_in  # the PUBREL's retry timer starts now
-                        encode_ack(self.out, PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
-                    elif kind == PUBCOMP and flow[2] != _RELEASED:
-                        raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
-                    else:
-                        self.flows.remove(flow)
-                        self.dirty = True
-                        self._drain(self._last_in)
-            return (kind, pid)
+            return self._ack(kind, decode_ack(kind, body))
         if kind == SUBACK:
-            pid, codes = decode_suback(body)
-            req = self._pending.get(pid)
-            if req is not None and req[0]:
-                filters = req[1]
-                if len(filters) != len(codes):
-                    raise ProtocolError(
-                        "SUBACK has %d codes for %d filters [MQTT-3.9.3-1]" % (len(codes), len(filters))
-                    )
-                del self._pending[pid]
-                for f, code in zip(filters, codes):
-                    if code == 0x80:
-                        self.subs.pop(f, None)  # refused: nothing to restore later
-            return (SUBACK, pid, codes)
+            return self._suback(body)
         if kind == PINGRESP:
             decode_empty(kind, body)
             self._pinging = False
             return (PINGRESP,)
+        if kind == CONNACK:
+            raise ProtocolError("a second CONNACK [MQTT-3.2.0-1]")
         raise ProtocolError("packet type %d is never sent to a client" % kind)
+
+    def _connack(self, kind, body):
+        if kind != CONNACK:
+            raise ProtocolError("packet type %d before CONNACK [MQTT-3.2.0-1]" % kind)
+        present, code = decode_connack(body)
+        self._awaiting_connack = False
+        if code:
+            raise ConnectionRefused(code)
+        if present and self._clean:
+            raise ProtocolError("session present on a clean session [MQTT-3.2.2-1]")
+        self.connected = True
+        now = self._last_in
+        # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
+        # no session on the broker's side they still must: the message was never confirmed.
+        for flow in self.flows:
+            self._resend(flow, now)
+        # Subscriptions: all of them if the broker has no session for us; otherwise only
+        # requests the old connection took with it unanswered.
+        pending = self._pending
+        self._pending = {}
+        if not present and self.subs:
+            self._request(now, True, list(self.subs.items()))
+        elif present:
+            for is_sub, filters in pending.values():
+                if is_sub:
+                    items = []
+                    for f in filters:
+                        if f in self.subs:
+                            items.append((f, self.subs[f]))
+                    if items:
+                        self._request(now, True, items)
+                else:
+                    self._request(now, False, filters)
+        self._drain(now)
+        return (CONNACK, present)
+
+    def _incoming(self, first, body):
+        topic, pid, payload, qos = decode_publish(first & 15, body)
+        if qos == 1:
+            encode_ack(self.out, PUBACK, pid)
+        elif qos == 2:
+            encode_ack(self.out, PUBREC, pid)
+            if pid in self._held:
+                return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
+            if len(self._held) >= MAX_HELD:
+                raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
+            self._held.add(pid)
+        return (PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
+
+    def _ack(self, kind, pid):
+        """PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK for packet id pid."""
+        if kind == PUBREL:
+            # [MQTT-4.3.3-2]: release the id, and answer even an unknown one so the broker
+            # can finish a flow we already completed before a reconnect.
+            self._held.discard(pid)
+            encode_ack(self.out, PUBCOMP, pid)
+        elif kind == UNSUBACK:
+            req = self._pending.get(pid)
+            if req is not None and not req[0]:
+                del self._pending[pid]
+        else:
+            flow = self.flow(pid)
+            if flow is not None and flow[1] == (1 if kind == PUBACK else 2):
+                if kind == PUBREC:
+                    if flow[2] == _SENT:
+                        flow[2] = _RELEASED
+                        flow[4] = None  # the payload is no longer needed: free it now
+                        flow[6] = self._last_in  # the PUBREL's retry timer starts now
+                    encode_ack(self.out, PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
+                elif kind == PUBCOMP and flow[2] != _RELEASED:
+                    raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
+                else:
+                    self.flows.remove(flow)
+                    self.dirty = True
+                    self._drain(self._last_in)
+        return (kind, pid)
+
+    def _suback(self, body):
+        pid, codes = decode_suback(body)
+        req = self._pending.get(pid)
+        if req is not None and req[0]:
+            filters = req[1]
+            if len(filters) != len(codes):
+                raise ProtocolError(
+                    "SUBACK has %d codes for %d filters [MQTT-3.9.3-1]" % (len(codes), len(filters))
+                )
+            del self._pending[pid]
+            for f, code in zip(filters, codes):
+                if code == 0x80:
+                    self.subs.pop(f, None)  # refused: nothing to restore later
+        return (SUBACK, pid, codes)
 
     # --- internals -------------------------------------------------------------------------------
 
