@@ -287,7 +287,11 @@ class Client:
                     pass  # the connection task handles the failure
             await asyncio.sleep((1000 if wait is None else max(wait, 10)) / 1000)
 
-    async def _send(self):
+    def _send(self):
+        """Write what the session queued; returns what to await: drain() within the timeout when
+        the stream held bytes back (a stalled broker), else a bare yield, as drain() gives, so a
+        publish loop cannot starve the reader. Not a coroutine: that would be one more heap
+        object per publish."""
         if self._store:
             self._store.sync()  # before the bytes leave, as MQTTClient does
         out = self._s.out
@@ -295,10 +299,9 @@ class Client:
         if out and w:
             w.write(out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
             out[0:] = b""
-            if stream_flushed(w):
-                await asyncio.sleep(0)  # yield as drain() would, so a publish loop cannot starve the reader
-            else:
-                await asyncio.wait_for(w.drain(), self.timeout)  # a stalled broker: bounded
+            if not stream_flushed(w):
+                return asyncio.wait_for(w.drain(), self.timeout)
+        return asyncio.sleep(0)
 
     async def _request(self, kind, pid):
         w = self._waiters[(kind, pid)] = [asyncio.Event(), None]

@@ -166,14 +166,13 @@ def encode_connect(out, client_id, keepalive, clean, will, user, password):
         put_str(out, password)
 
 
-def encode_publish(out, topic, payload, qos, retain, dup, pid):
-    n = 2 + len(topic) + len(payload)
-    if qos:
-        n += 2
-    out.append(0x30 | dup << 3 | qos << 1 | retain)
-    put_varint(out, n)
+def encode_publish(out, flags, topic, payload, pid):
+    """flags: the fixed header's low bits, DUP << 3 | QoS << 1 | RETAIN; pid is 0 for QoS 0.
+    Five arguments, so that MicroPython keeps this per-message call's frame off the heap."""
+    out.append(0x30 | flags)
+    put_varint(out, (4 if flags & 6 else 2) + len(topic) + len(payload))
     put_str(out, topic)
-    if qos:
+    if flags & 6:
         put_u16(out, pid)
     out.extend(payload)
 

@@ -155,7 +155,7 @@ class Session:
             pid = self._new_pid()
             self.flows.append([pid, qos, _SENT, topic, payload, retain, now])
             self.dirty = True
-        encode_publish(self.out, topic, payload, qos, retain, 0, pid)
+        encode_publish(self.out, qos << 1 | retain, topic, payload, pid)
         self._last_out = now
         return pid
 
@@ -436,7 +436,7 @@ class Session:
     def _resend(self, flow, now):
         if flow[2] == _SENT:
             # DUP=1 and the same id [MQTT-3.3.1-1]
-            encode_publish(self.out, flow[3], flow[4], flow[1], flow[5], 1, flow[0])
+            encode_publish(self.out, 8 | flow[1] << 1 | flow[5], flow[3], flow[4], flow[0])
         else:
             encode_ack(self.out, PUBREL, flow[0])
         flow[6] = self._last_out = now
