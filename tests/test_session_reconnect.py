@@ -13,8 +13,8 @@ if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
 from mqtt import broker_codec, packet  # noqa: E402
-from mqtt.packet import CONNACK, PUBLISH, PUBREC, PUBREL, SUBSCRIBE  # noqa: E402
-from sans_io import ack, connack, connected, receive, sent, sent_ack, sent_publish  # noqa: E402
+from mqtt.packet import CONNACK, PUBLISH, PUBREC, PUBREL, SUBSCRIBE, UNSUBSCRIBE  # noqa: E402
+from sans_io import ack, connack, connected, receive, sent, sent_ack, sent_publish, suback  # noqa: E402
 
 
 def test_reconnect_resends_unacknowledged_flows_in_original_order() -> None:
@@ -73,3 +73,28 @@ def test_reconnect_never_sends_a_subscribe_without_filters() -> None:
     assert receive(s, connack(1, 0), now=100) == (CONNACK, 1)
     subscribes = [body for kind, _, body in sent(s) if kind == SUBSCRIBE]
     assert all(len(body) > 2 for body in subscribes), "SUBSCRIBE with a packet id and no filters"
+
+
+@pytest.mark.parametrize("present", [1, 0], ids=["session-present", "session-lost"])
+def test_requests_left_unanswered_go_again_under_their_own_ids(present: int) -> None:
+    """A SUBSCRIBE and an UNSUBSCRIBE the old connection took with it unanswered are sent again
+    with the packet ids their callers wait on, so the SUBACK and UNSUBACK reach those callers
+    (an asyncio node's subscribe used to time out after a reconnect). Without a session on the
+    broker's side, the subscriptions not pending go in one more SUBSCRIBE under a new id."""
+    s = connected(clean_session=False)
+    kept = s.subscribe(0, [("kept", 0)])
+    receive(s, suback(kept, [0]))
+    sub = s.subscribe(0, [("a", 1)])
+    unsub = s.unsubscribe(0, ["b"])
+    s.connection_lost()
+    s.connect(100, clean_session=False)
+    s.out[0:] = b""
+    assert receive(s, connack(present, 0), now=100) == (CONNACK, present)
+    requests = {(kind, packet.get_u16(body, 0)): body for kind, _, body in sent(s)}
+    assert (SUBSCRIBE, sub) in requests and (UNSUBSCRIBE, unsub) in requests
+    assert broker_codec.decode_subscribe(requests[(SUBSCRIBE, sub)])[1] == [(b"a", 1)]
+    others = [k for k in requests if k[0] == SUBSCRIBE and k[1] != sub]
+    if present:
+        assert others == []
+    else:
+        assert [broker_codec.decode_subscribe(requests[k])[1] for k in others] == [[(b"kept", 0)]]

@@ -194,10 +194,10 @@ class Session:
             self.subs.pop(f, None)
         return self._request(now, False, checked)
 
-    def _request(self, now, is_sub, items):
-        """Send SUBSCRIBE (items: (filter, qos) pairs) or UNSUBSCRIBE (items: filters); the
-        filters wait in _pending for the answer. Returns the packet id."""
-        pid = self._new_pid()
+    def _request(self, now, is_sub, items, pid=0):
+        """Send SUBSCRIBE (items: (filter, qos) pairs) or UNSUBSCRIBE (items: filters) under pid
+        (0: a new one); the filters wait in _pending for the answer. Returns the packet id."""
+        pid = pid or self._new_pid()
         if is_sub:
             encode_subscribe(self.out, pid, items)
             filters = []
@@ -338,23 +338,30 @@ class Session:
         # no session on the broker's side they still must: the message was never confirmed.
         for flow in self.flows:
             self._resend(flow, now)
-        # Subscriptions: all of them if the broker has no session for us; otherwise only
-        # requests the old connection took with it unanswered.
+        # Requests the old connection took with it unanswered go again under their own ids, so
+        # whoever waits for that SUBACK or UNSUBACK gets it. If the broker has no session for us,
+        # every other subscription goes too.
         pending = self._pending
         self._pending = {}
-        if not present and self.subs:
-            self._request(now, True, list(self.subs.items()))
-        elif present:
-            for is_sub, filters in pending.values():
-                if is_sub:
-                    items = []
-                    for f in filters:
-                        if f in self.subs:
-                            items.append((f, self.subs[f]))
-                    if items:
-                        self._request(now, True, items)
-                else:
-                    self._request(now, False, filters)
+        covered = []
+        for pid, (is_sub, filters) in pending.items():
+            if is_sub:
+                items = []
+                for f in filters:
+                    if f in self.subs:
+                        items.append((f, self.subs[f]))
+                        covered.append(f)
+                if items:
+                    self._request(now, True, items, pid)
+            else:
+                self._request(now, False, filters, pid)
+        if not present:
+            items = []
+            for f, qos in self.subs.items():
+                if f not in covered:
+                    items.append((f, qos))
+            if items:
+                self._request(now, True, items)
         self._drain(now)
         return (CONNACK, present)
 
