@@ -26,6 +26,28 @@ REQUIRED_BY_COMPONENT = {
     "switch": {"command_topic"},
 }
 NOT_REPUBLISHED_WAIT_S = 0.5  # the node republishes in ~10 ms when it does
+# Home Assistant's abbreviations (homeassistant/components/mqtt/abbreviations.py) for the keys a
+# node may send: a config is read the way Home Assistant reads it, with these expanded and "~"
+# replaced by the base topic at either end of every *_topic value.
+ABBREVIATIONS = {
+    "avty_t": "availability_topic", "cmd_t": "command_topic", "dev": "device", "dev_cla": "device_class",
+    "pl_avail": "payload_available", "pl_not_avail": "payload_not_available", "pl_off": "payload_off",
+    "pl_on": "payload_on", "stat_cla": "state_class", "stat_t": "state_topic", "uniq_id": "unique_id",
+    "unit_of_meas": "unit_of_measurement",
+}
+DEVICE_ABBREVIATIONS = {"ids": "identifiers", "mdl": "model", "mf": "manufacturer", "sw": "sw_version"}
+
+
+def as_home_assistant_reads(payload: bytes) -> Dict[str, object]:
+    config = {ABBREVIATIONS.get(k, k): v for k, v in json.loads(payload).items()}
+    if "device" in config:
+        config["device"] = {DEVICE_ABBREVIATIONS.get(k, k): v for k, v in config["device"].items()}
+    base = config.pop("~", None)
+    if base is not None:
+        for k, v in config.items():
+            if k.endswith("_topic") and isinstance(v, str):
+                config[k] = base + v[1:] if v.startswith("~") else v[:-1] + base if v.endswith("~") else v
+    return config
 
 
 def config_filter(node: NodeProcess) -> str:
@@ -54,7 +76,7 @@ def test_configs_have_what_home_assistant_requires(make_node: NodeFactory, obser
     found = configs_by_entity(live.messages(on(config_filter(node))))
     assert set(found) == ENTITIES
 
-    configs = {entity: json.loads(m.payload) for entity, m in found.items()}
+    configs = {entity: as_home_assistant_reads(m.payload) for entity, m in found.items()}
     for (component, obj), c in configs.items():
         missing = (REQUIRED | REQUIRED_BY_COMPONENT[component]) - set(c)
         assert not missing, "%s/%s lacks %s" % (component, obj, sorted(missing))
@@ -74,7 +96,7 @@ def test_configs_have_what_home_assistant_requires(make_node: NodeFactory, obser
 
 def test_config_topics_are_the_ones_the_node_uses(make_node: NodeFactory, observe: ObserverFactory) -> None:
     node, live = start_discovered(make_node, observe)
-    configs = {e: json.loads(m.payload) for e, m in configs_by_entity(live.messages(on(config_filter(node)))).items()}
+    configs = {e: as_home_assistant_reads(m.payload) for e, m in configs_by_entity(live.messages(on(config_filter(node)))).items()}
 
     reading = live.wait(on(configs[("sensor", "temperature")]["state_topic"]), TIMEOUT_S)
     float(reading.text)
