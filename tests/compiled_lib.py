@@ -27,7 +27,9 @@ def compile_lib(dest: Path, packages: Sequence[str] = ("mqtt",)) -> Path:
         for source in sorted((LIB / package).rglob("*.py")):
             target = dest / source.relative_to(LIB).with_suffix(".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([str(mpy_cross()), "-o", str(target), str(source)],
+            # -s: the name tracebacks show, as `mqnode deploy` compiles it (mqtt/session.py):
+            # MicroPython keeps it in RAM, and a board's is short.
+            subprocess.run([str(mpy_cross()), "-o", str(target), "-s", source.relative_to(LIB).as_posix(), str(source)],
                            check=True, timeout=COMPILE_TIMEOUT_S, capture_output=True)
     return dest
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import shutil
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from compiled_lib import compile_lib
 from node_observer import on
@@ -33,9 +36,14 @@ WARM_INFOS = 3  # info messages skipped while the first announcement's garbage s
 
 
 def test_node_runs_500_telemetry_cycles_in_a_fixed_small_heap_with_a_flat_heap(
-    make_node: NodeFactory, observe: ObserverFactory, tmp_path: Path
+    make_node: NodeFactory, observe: ObserverFactory, request: pytest.FixtureRequest
 ) -> None:
-    tree = compile_lib(tmp_path / "mpy", ("mqtt", "mqnode"))
+    # A board keeps its modules at short paths (/lib/mqtt/session.mpy) and MicroPython keeps
+    # each module's path in RAM; pytest's tmp_path is ~100 characters, which alone would cost
+    # the node about 2 KB. So the compiled tree goes to a short temp folder.
+    short = Path(tempfile.mkdtemp(prefix="mq-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    tree = compile_lib(short, ("mqtt", "mqnode"))
     node = make_node(start=False, telemetry_s=PERIOD_S)
     state, info = node.topic("sensor/temperature/state"), node.topic("info")
     live = observe([node.topic("#")])
