@@ -24,7 +24,7 @@ from compiled_lib import compile_lib
 from node_observer import on
 from sim_node import NodeFactory, ObserverFactory, make_node, observe, wait_announced  # noqa: F401 (fixtures)
 
-HEAP = os.environ.get("MQNODE_NODE_HEAP", "88k")
+HEAP = os.environ.get("MQNODE_NODE_HEAP", "84k")
 CYCLES = 500
 PERIOD_S = 0.1
 # 500 periods of sleep plus each cycle's publish round trip: about 60 s on a quiet machine.
