@@ -15,7 +15,11 @@ ticks_ms() value the driver reads. Everything the spec makes the client remember
 `dirty` tells a message store (store.py) that the unacknowledged messages changed.
 
 Sized for a board: once loaded from .mpy, every function costs heap beyond its code (about
-100 bytes on the 64-bit Unix port) and so does every name, so one-caller helpers are inline.
+100 bytes on the 64-bit Unix port) and so does every name, so one-caller helpers are inline,
+except where a split keeps a per-message call's frame off the heap: MicroPython allocates the
+frame of a call needing more than 11 slots (arguments, locals, stack; 3 per try block) from the
+heap on every call. So _handle dispatches to a method per packet kind, and next_event and tick
+stay small.
 
 Events are tuples whose first item is the packet type they came from (packet.PUBLISH, ...):
   (CONNACK, session_present)
@@ -294,7 +298,8 @@ class Session:
             return None
         start = span[1]  # where the next packet begins
         body = body_view(buf, span[0], start)
-        span = self._handle(first, body)  # the event
+        span = self._handle(first, body)  # span now holds the event: a separate local would push
+        # this frame past 11 slots
         if start == len(buf):
             buf[0:] = b""  # everything consumed: truncate in place, keeping the capacity
             self._pos = 0
@@ -303,9 +308,6 @@ class Session:
         return span
 
     def _handle(self, first, body):
-        # A dispatcher, with the work in one method per kind: MicroPython gives a call whose
-        # arguments, locals and stack need more than 11 slots a frame from the heap (freed at
-        # once, but allocated on every call), and the acknowledgement path runs per message.
         kind = first >> 4
         if self._awaiting_connack:
             return self._connack(kind, body)
