@@ -208,6 +208,7 @@ class FaultProxy:
         self._accepted = self._refused = self._cuts = 0
         self._bytes = {UP: 0, DOWN: 0}
         self._schedule: List[Tuple[str, int]] = []
+        self._scheduled_cuts = 0  # cuts taken off the schedule, made or about to be
         self._armed_at = {UP: 0, DOWN: 0}  # byte counts when the current schedule item armed
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -296,6 +297,18 @@ class FaultProxy:
         with self._lock:
             return len(self._schedule)
 
+    def settle_cuts(self, timeout_s: float) -> None:
+        """Wait (up to timeout_s) until no cut is pending and every cut taken off the schedule
+        has been made: the last ones can fall on the acknowledgements that trail a run's final
+        message, a moment after the test saw that message."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            with self._lock:
+                made = sum(1 for c in self.cut_log if c.direction is not None)  # cut() logs None
+                if not self._schedule and made == self._scheduled_cuts:
+                    return
+            time.sleep(POLL_S)
+
     def counters(self) -> Counters:
         with self._lock:
             return Counters(self._accepted, self._refused, self._cuts, self._bytes[UP], self._bytes[DOWN])
@@ -326,6 +339,7 @@ class FaultProxy:
                 if left <= size:
                     allowed = max(0, left)
                     cut = self._schedule.pop(0)[1]
+                    self._scheduled_cuts += 1
             self._bytes[direction] += allowed
             if cut is not None:
                 self._armed_at = dict(self._bytes)  # the next item counts from this cut

@@ -32,6 +32,7 @@ PER_QOS = 200  # messages per QoS per direction: 800 in all
 # cuts up within the first quarter or so of the traffic, so they all land while the run is busy;
 # a few land inside a reconnect's own CONNECT/CONNACK.
 MAX_CUT_BYTES = 200
+CUTS_SETTLE_S = 1.0  # for a last cut that falls on the acknowledgements trailing the final message
 # The outbox must hold a whole run: a publish() that finds the link down inside its backoff
 # window queues at once, and the driver's loop publishes the next number right away.
 QUEUE = {"queue_count": 4 * PER_QOS, "queue_bytes": 1 << 20}
@@ -112,6 +113,7 @@ def test_nothing_lost_both_ways_when_the_link_is_cut_at_50_random_points_mid_str
                                          started=lambda: proxy.cut_after(cuts))
         finally:
             peer.close()
+        proxy.settle_cuts(CUTS_SETTLE_S)
         carried = proxy.counters()
         made = len(proxy.cut_log)
         made_up = sum(1 for c in proxy.cut_log if c.direction == UP)
