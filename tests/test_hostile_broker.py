@@ -36,6 +36,7 @@ POLL_SLICE_S = 0.25
 MAX_CLIENT_VM_KB = 160 * 1024
 SMALL_HEAP = "64k"
 MAX_HEAP_GROWTH_BYTES = 2048  # across the call that meets the 256 MB header
+DELIVERY_S = 2.0  # a message right behind the dropped one arrives in milliseconds
 # The [MQTT-3.2.2-3] return codes, written out here rather than taken from lib/mqtt/errors.py.
 REFUSALS = {
     1: "unacceptable protocol version",
@@ -196,11 +197,12 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_declared_256mb_packet_is_refused_from_its_header_without_allocating_it(
     start_client, runtime, compiled: Path
 ) -> None:
+    """Any packet but a PUBLISH above max_packet is a protocol error, raised from its header."""
     # On MicroPython the client gets a board's 64 KB heap: a 256 MB buffer would be a MemoryError.
     small = {"heapsize": SMALL_HEAP, "extra_path": [compiled]} if runtime == "micropython" else {}
     if small:
         assert loaded_from(compiled).endswith("client.mpy")
-    header = b"\x30\xff\xff\xff\x7f"  # PUBLISH of 268,435,455 bytes, the largest length MQTT has
+    header = b"\x90\xff\xff\xff\x7f"  # SUBACK of 268,435,455 bytes, the largest length MQTT has
     fake, c = _connected_then(start_client, [Send(header)], **small)
     try:
         before = c.mem()
@@ -219,13 +221,48 @@ def test_declared_256mb_packet_is_refused_from_its_header_without_allocating_it(
     fake.check()
 
 
-def test_packet_above_max_packet_is_a_protocol_error(start_client, runtime) -> None:
+def test_declared_256mb_publish_is_acknowledged_and_dropped_without_allocating_it(
+    start_client, runtime, compiled: Path
+) -> None:
+    """A PUBLISH above max_packet is acknowledged as soon as its packet id has arrived and its
+    body is dropped as it comes: refusing it would only have the broker send it again after every
+    reconnect. The client reports it (wait_msg returns its event, counters() counts it)."""
+    small = {"heapsize": SMALL_HEAP, "extra_path": [compiled]} if runtime == "micropython" else {}
+    # QoS 1 PUBLISH of 268,435,455 bytes: topic "t", packet id 7, then a few payload bytes.
+    head = b"\x32\xff\xff\xff\x7f" + b"\x00\x01t" + b"\x00\x07" + b"x" * 100
+    fake, c = _connected_then(start_client, [Send(head), Expect(PUBACK)], **small)
+    try:
+        before = c.mem()
+        kind = c.wait_msg(timeout=TIMEOUT_S, call_timeout=CALL_TIMEOUT_S)
+        more = c.wait_msg(timeout=0.3, call_timeout=CALL_TIMEOUT_S)  # the body: dropped, not buffered
+        after = c.mem()
+        counters = c.counters()
+        acked = fake.kinds(0)
+        _log("declared_256mb_publish", runtime, None, 0.0, fake)
+    finally:
+        fake.stop()
+
+    assert kind == 16 and more is None  # mqtt.session.DROPPED; then nothing
+    assert counters["too_large"] == 1
+    assert acked[-1] == PUBACK and ack(PUBACK, 7) in fake.connections[0].received
+    assert not fake.connections[0].closed_by_client
+    assert after - before < MAX_HEAP_GROWTH_BYTES
+    assert _vm_peak_kb(c) < MAX_CLIENT_VM_KB
+    fake.check()
+
+
+def test_publish_above_max_packet_is_dropped_and_the_next_one_delivered(start_client, runtime) -> None:
     too_big = publish(TOPIC, b"x" * 2000)
-    err, elapsed, _, _ = _wait_msg_raises(
-        start_client, runtime, "above_max_packet", [Send(too_big)], max_packet=1024
-    )
-    assert err.name == "ProtocolError" and "exceeds max_packet 1024" in err.msg
-    assert elapsed < TIMEOUT_S
+    fake, c = _connected_then(start_client, [Send(too_big), Send(publish(TOPIC, b"next"))], max_packet=1024)
+    try:
+        got = c.wait_messages(1, DELIVERY_S)
+        counters = c.counters()
+    finally:
+        fake.stop()
+    assert got == [(TOPIC, b"next", 0, 0, 0)]  # the callback saw only the message after it
+    assert counters["too_large"] == 1
+    assert not fake.connections[0].closed_by_client
+    fake.check()
 
 
 def _client_packet(kind: int) -> bytes:

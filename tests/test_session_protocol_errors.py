@@ -18,7 +18,7 @@ if str(LIB) not in sys.path:
 from mqtt import packet  # noqa: E402
 from mqtt.errors import ProtocolError  # noqa: E402
 from mqtt.packet import (  # noqa: E402
-    CONNECT, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, SUBSCRIBE, UNSUBSCRIBE,
+    CONNECT, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, SUBACK, SUBSCRIBE, UNSUBSCRIBE,
 )
 from mqtt.session import Session  # noqa: E402
 from sans_io import ack, connack, connected, empty, publish, receive, suback  # noqa: E402
@@ -91,12 +91,13 @@ def test_fixed_header_flags_other_than_the_spec_are_protocol_errors(data: bytes)
 
 
 def test_packet_over_max_packet_is_refused_as_soon_as_its_header_is_seen() -> None:
-    """A board cannot buffer a body it has no room for, so the header alone must condemn it."""
+    """A board cannot buffer a body it has no room for, so the header alone must condemn any
+    packet but a PUBLISH (which is dropped instead: test_session_oversized.py)."""
     s = connected(max_packet=100)
     at_limit = publish(b"t", b"x" * 97)  # body: topic length 2 + topic 1 + payload 97
     assert len(at_limit) == 2 + 100
     assert receive(s, at_limit)[0] == PUBLISH
-    header = bytearray([PUBLISH << 4])
+    header = bytearray([SUBACK << 4])
     packet.put_varint(header, 101)
     s.receive_data(header, 0)  # the header only: no body byte has arrived
     with pytest.raises(ProtocolError):

@@ -91,6 +91,7 @@ class Node:
         asyncio.create_task(self._health())
         await self.join_wifi()
         c = self.client = self.make_client()
+        c.on_oversized = self._oversized
         delay = 1
         while True:
             try:
@@ -103,6 +104,11 @@ class Node:
         for coro in [self._announcer(), self._commands()] + [self._motion(b) for b in self.binaries]:
             asyncio.create_task(coro)
         await self._telemetry()  # in this task: one task (and gather's bookkeeping) less
+
+    def _oversized(self, topic, size):
+        """A command too large for the client: acknowledged and dropped by it, reported here."""
+        self.stats["bad_commands"] += 1
+        log("ignored a %d-byte message on %s: above the client's max_packet" % (size, topic.decode()))
 
     def _crashed(self, loop, context):
         """A task died of an error nobody handles: a node missing one of its jobs (commands,

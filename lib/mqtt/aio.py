@@ -19,7 +19,7 @@ from .backoff import STABLE_MS, delay_ms
 from .compat import const, stream_flushed, stream_nodelay, stream_read, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
-from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .session import DROPPED, MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 
 _READ = const(512)  # bytes per read: one buffer, allocated once per client
 INCOMING = const(32)  # default bound of the incoming message queue
@@ -79,6 +79,7 @@ class Client:
         self.disconnected = asyncio.Event()  # set while not connected
         self.disconnected.set()
         self.last_error = None  # what ended the last connection
+        self.on_oversized = None  # f(topic, size): a message above max_packet, acknowledged and dropped
         self._dead = None  # set by the keepalive task when it closed a silent link
         self._s = Session(client_id, keepalive, max_packet, inflight, 0, queue_count, queue_bytes, queue_qos0)
         if will:
@@ -165,7 +166,8 @@ class Client:
     def counters(self):
         s = self._s
         return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
-                "queued": len(s.outbox.items), "inflight": s.inflight, "dropped_in": self.messages.dropped}
+                "queued": len(s.outbox.items), "inflight": s.inflight, "dropped_in": self.messages.dropped,
+                "too_large": s.too_large}
 
     # --- the connection ----------------------------------------------------------------------------
 
@@ -256,6 +258,9 @@ class Client:
                     # Let a consumer waiting in `async for` take it before the next one: a burst
                     # larger than the queue must not overflow it while someone is reading.
                     await asyncio.sleep(0)
+                elif kind == DROPPED:
+                    if self.on_oversized:
+                        self.on_oversized(ev[1], ev[2])
                 elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
                     w = self._waiters.get((kind, ev[1]))
                     if w:

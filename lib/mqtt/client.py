@@ -14,7 +14,7 @@ from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
 from .link import open_link
 from .packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
-from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .session import DROPPED, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 
 _CHUNK = const(512)  # bytes read per recv: small enough for a board, one PUBACK or many
 _IDLE_MS = const(60000)  # wait_msg() with neither timeout nor keepalive still wakes this often
@@ -37,6 +37,7 @@ class MQTTClient:
         self.cb = None
         self.on_connect = None  # f(session_present) after every (re)connect
         self.on_disconnect = None  # f(reason): the exception that ended the connection, or None
+        self.on_oversized = None  # f(topic, size): a message above max_packet, acknowledged and dropped
         self.sock = None  # the Link while connected
         self.reconnects = 0
         self._flags = False
@@ -155,7 +156,7 @@ class MQTTClient:
         """What a node reports about its link: reconnects, resends, dropped and queued messages."""
         s = self._s
         return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
-                "queued": len(s.outbox.items), "inflight": s.inflight}
+                "queued": len(s.outbox.items), "inflight": s.inflight, "too_large": s.too_large}
 
     # --- internals ---------------------------------------------------------------------------------
 
@@ -288,6 +289,8 @@ class MQTTClient:
                     self.cb(ev[1], ev[2], ev[4], ev[3], ev[5])
                 else:
                     self.cb(ev[1], ev[2])
+            elif ev[0] == DROPPED and self.on_oversized:
+                self.on_oversized(ev[1], ev[2])
             # Acknowledge after delivering: if the link dies now, the message was still
             # delivered, and the broker's DUP resend is acknowledged without a second delivery.
             try:

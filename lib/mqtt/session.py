@@ -29,13 +29,15 @@ Events are tuples whose first item is the packet type they came from (packet.PUB
   (SUBACK, pid, [granted qos or 0x80, ...])
   (UNSUBACK, pid)
   (PINGRESP,)
+  (DROPPED, topic, size)                              a PUBLISH above max_packet: acknowledged and
+                                                      discarded as it arrived, never delivered
 Acknowledgements for unknown ids are returned too (the driver ignores ids it does not wait for),
 never an error: brokers may repeat them after a reconnect.
 """
 from .compat import body_view, const, str_bytes, ticks_diff
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
-    CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, UNSUBACK,
+    MAX_REMAINING, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, UNSUBACK,
     check_flags, decode_ack, decode_connack, decode_empty, decode_publish, decode_suback,
     encode_ack, encode_connect, encode_empty, encode_publish, encode_subscribe,
     encode_unsubscribe, parse_header, utf8,
@@ -52,6 +54,7 @@ OUT_RESERVE = const(512)  # bytes the output buffer holds from the start
 MAX_SUBS = const(32)  # subscriptions remembered for restoring; each costs its filter's bytes
 QUEUE_COUNT = const(32)  # default outbox bound in messages ...
 QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
+DROPPED = const(16)  # the event of an incoming PUBLISH too large to take (no packet has this type)
 
 # An outgoing QoS 1/2 flow is a list [pid, qos, state, topic, payload, retain, sent_at], kept in a
 # list in the order first sent: MicroPython dicts do not keep insertion order, and the resend
@@ -87,6 +90,8 @@ class Session:
         self.outbox = Outbox(queue_count, queue_bytes)
         self.queue_qos0 = queue_qos0  # also keep QoS 0 messages published while offline
         self.resends = 0
+        self.too_large = 0  # incoming PUBLISHes above max_packet, acknowledged and discarded
+        self._skip = 0  # bytes of such a PUBLISH still to arrive, to be dropped as they come
         self.dirty = False  # the unacknowledged messages changed since the store last saved them
         self._awaiting_connack = False
         self._clean = True
@@ -110,6 +115,7 @@ class Session:
         password = None if password is None else _binary(password, "password")
         self._in = bytearray()
         self._pos = 0
+        self._skip = 0
         self._clean = clean_session
         if clean_session and (self.flows or self._held):
             # [MQTT-3.1.2-6]: a clean session starts with no protocol state on either side. A
@@ -282,6 +288,10 @@ class Session:
             # never ends exactly on a packet boundary does not grow the buffer.
             self._in[0 : self._pos] = b""
             self._pos = 0
+        if self._skip:
+            n = min(self._skip, len(data))  # the rest of an oversized PUBLISH: never stored
+            self._skip -= n
+            data = data[n:]
         self._in.extend(data)
         self._last_in = now
 
@@ -293,8 +303,15 @@ class Session:
             return None
         first = buf[start]
         check_flags(first >> 4, first & 15)
-        span = parse_header(buf, start, len(buf), self.max_packet)
-        if span is None or span[1] > len(buf):
+        # A PUBLISH of any size is framed (one above max_packet is dropped in _oversized); any
+        # other packet above max_packet is refused from its header.
+        span = MAX_REMAINING if first >> 4 == PUBLISH else self.max_packet
+        span = parse_header(buf, start, len(buf), span)
+        if span is None:
+            return None
+        if span[1] - span[0] > self.max_packet:
+            return self._oversized(first, span)
+        if span[1] > len(buf):
             return None
         start = span[1]  # where the next packet begins
         body = body_view(buf, span[0], start)
@@ -306,6 +323,38 @@ class Session:
         else:
             self._pos = start
         return span
+
+    def _oversized(self, first, span):
+        """A PUBLISH above max_packet: read as far as its packet id, acknowledged, and discarded
+        as it streams in, so it is never buffered whole nor delivered. Refusing it is no way out:
+        MQTT 3.1.1 has no refusal, and a dropped connection brings it back with the session,
+        again and again. A QoS 2 one is held like any other, so its redelivery is not counted
+        twice."""
+        buf = self._in
+        i = span[0]
+        if i + 2 > len(buf):
+            return None
+        i += 2 + (buf[i] << 8 | buf[i + 1]) + (2 if first & 6 else 0)  # end of topic and packet id
+        if span[1] >= i > len(buf):
+            return None  # the variable header is still on its way
+        topic, pid, _, qos = decode_publish(first & 15, body_view(buf, span[0], min(i, span[1], len(buf))))
+        i = span[1]
+        if i <= len(buf):
+            buf[self._pos : i] = b""  # all of it had arrived already
+        else:
+            self._skip = i - len(buf)
+            buf[self._pos :] = b""
+        if qos == 1:
+            encode_ack(self.out, PUBACK, pid)
+        elif qos == 2:
+            encode_ack(self.out, PUBREC, pid)
+            if pid in self._held:
+                return (PUBREC, pid)  # a redelivery of one already dropped: ack only
+            if len(self._held) >= MAX_HELD:
+                raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
+            self._held.add(pid)
+        self.too_large += 1
+        return (DROPPED, topic, span[1] - span[0])
 
     def _handle(self, first, body):
         kind = first >> 4
