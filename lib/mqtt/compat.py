@@ -1,10 +1,12 @@
-"""Every difference between MicroPython and CPython that mqtt depends on, in one place.
+"""Every difference between MicroPython and CPython that mqtt depends on, decided in one place.
 
 The rest of the package is written once against this module: a clock in milliseconds (ticks),
 `const`, random bits, reading an asyncio stream into a buffer, an asyncio flag an interrupt may
-set, and release(), which lets a board's heap reclaim a module loaded only for a moment. The blocking client's socket with
-deadlines (plain or TLS) differs between the two as well; it lives in link.py, so that asyncio
-programs, which use asyncio's streams, never load it.
+set, and release(), which lets a board's heap reclaim a module loaded only for a moment. The
+MicroPython versions are here; CPython's come from cpython.py, so a board loads none of their
+code (every function a board loads costs heap, called or not). The blocking client's socket
+with deadlines differs between the two as well; it lives in link.py, so that asyncio programs,
+which use asyncio's streams, never load it.
 """
 import sys
 
@@ -68,67 +70,7 @@ if MICROPYTHON:
             package.__dict__.pop(name[dot + 1 :], None)
 
 else:
-    import time
-    from random import getrandbits
-
-    def const(x):
-        return x
-
-    def sleep_ms(ms):
-        time.sleep(ms / 1000)
-
-    def ticks_ms():
-        return int(time.monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_add(a, b):
-        return a + b
-
-    def print_exception(e):
-        import traceback
-
-        traceback.print_exception(e)
-
-    def stream_nodelay(stream):
-        pass  # asyncio sets TCP_NODELAY on every TCP transport
-
-    def stream_flushed(stream):
-        """True when the transport holds nothing back, so drain() has nothing to wait for."""
-        return stream.transport.get_write_buffer_size() == 0
-
-    def str_bytes(s):
-        return s.encode()
-
-    def body_view(buf, start, end):
-        """A copy: CPython refuses to resize a bytearray while a view of it lives, and a traceback
-        from a bad packet would keep one alive."""
-        return bytes(buf[start:end])
-
-    async def stream_read(stream, buf):
-        """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream."""
-        data = await stream.read(len(buf))  # CPython's StreamReader has no readinto
-        buf[: len(data)] = data
-        return len(data)
-
-    class _Flag:
-        # CPython's asyncio has no ThreadSafeFlag; simulated interrupts run on the loop itself.
-        def __init__(self):
-            import asyncio
-
-            self._event = asyncio.Event()
-
-        def set(self):
-            self._event.set()
-
-        async def wait(self):
-            await self._event.wait()
-            self._event.clear()
-
-    def irq_flag():
-        """An asyncio flag an interrupt handler may set without allocating."""
-        return _Flag()
-
-    def release(name):
-        """A no-op here: CPython has RAM to spare, and re-importing costs time."""
+    from .cpython import (  # the same names, for CPython: a board never loads that file
+        body_view, const, getrandbits, irq_flag, print_exception, release, sleep_ms, str_bytes, stream_flushed,
+        stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms,
+    )

@@ -1,7 +1,8 @@
 """The blocking client's connection: a socket (plain or TLS) whose every call has a deadline.
 
 On MicroPython a TLS socket has no settimeout, so the link runs non-blocking and waits with
-select.poll; on CPython, socket timeouts work for plain and TLS sockets alike. Only MQTTClient
+select.poll; on CPython (cpython.py, which a board never loads) socket timeouts work for plain
+and TLS sockets alike. Only MQTTClient
 loads this module: the asyncio client uses asyncio's streams.
 """
 import socket
@@ -64,45 +65,12 @@ if MICROPYTHON:
         def close(self):
             self.sock.close()
 
-    def _is_timeout(e):
+    def is_timeout(e):
         # ETIMEDOUT on the Unix port, EAGAIN from lwIP on boards.
         return e.args[0] in (110, 11)
 
 else:
-    import ssl as _ssl
-
-    _WOULD_BLOCK = (socket.timeout, BlockingIOError, _ssl.SSLWantReadError)
-
-    class Link:
-        def __init__(self, sock):
-            self.sock = sock
-            self._timeout = -1
-
-        def _set_timeout(self, ms):
-            if ms != self._timeout:  # settimeout is a syscall; skip it when unchanged
-                self.sock.settimeout(ms / 1000 if ms > 0 else 0)
-                self._timeout = ms
-
-        def recv_into(self, buf, ms):
-            """Bytes read into buf, 0 at end of stream, None if nothing came within ms."""
-            self._set_timeout(ms)
-            try:
-                return self.sock.recv_into(buf)
-            except _WOULD_BLOCK:
-                return None
-
-        def send(self, data, ms):
-            self._set_timeout(max(ms, 1))
-            try:
-                self.sock.sendall(data)
-            except socket.timeout:
-                raise MQTTTimeout("send: peer stopped reading for %d ms" % ms) from None
-
-        def close(self):
-            self.sock.close()
-
-    def _is_timeout(e):
-        return isinstance(e, socket.timeout)
+    from .cpython import Link, is_timeout
 
 
 def open_link(host, port, ssl_context, timeout_ms):
@@ -117,7 +85,7 @@ def open_link(host, port, ssl_context, timeout_ms):
             sock = ssl_context.wrap_socket(sock, server_hostname=host)
     except OSError as e:
         sock.close()
-        if _is_timeout(e):
+        if is_timeout(e):
             raise MQTTTimeout("connect to %s:%d: no answer within %d ms" % (host, port, timeout_ms))
         raise
     return Link(sock)

@@ -41,7 +41,8 @@ examples:
 """
 
 MANAGED_DIRS = ("/lib/mqtt", "/lib/mqnode")  # deploy owns these folders on the board
-SKIP = {"mqtt/broker_codec.py"}  # the broker's half of the codec: test code, never loaded by a node
+# The broker's half of the codec (test code) and CPython's stand-ins: never loaded by a node.
+SKIP = {"mqtt/broker_codec.py", "mqtt/cpython.py"}
 SIM_ONLY = {"mqnode/hardware_sim.py", "mqnode/sim_parts.py"}  # the simulated hardware layer
 FIRMWARE_FILES = ("boot.py", "main.py")  # stay source: the board runs them by file name
 WAIT_ONLINE_S = 30.0
