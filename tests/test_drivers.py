@@ -145,3 +145,79 @@ def test_hardware_i2c_shares_a_bus_and_refuses_other_pins(board_hardware: Any) -
 
 def test_hardware_onewire_is_the_firmware_bus_on_that_pin(board_hardware: Any) -> None:
     assert board_hardware.onewire(22) == ("OneWire", 22)
+
+
+# --- hardware.py's WiFi join and rp2 deep sleep, over stand-ins with each port's real behaviour ----
+
+
+class FakeWLAN:
+    """network.WLAN's station: status() answers from a script, one entry a poll, the last one
+    repeating; an entry of None means connected."""
+
+    def __init__(self, script: List[Any], connect_error: Exception | None = None) -> None:
+        self.script = list(script)
+        self.connect_error = connect_error
+        self.calls: List[str] = []
+
+    def active(self, on: bool) -> None:
+        self.calls.append("active")
+
+    def connect(self, ssid: str, password: str) -> None:
+        self.calls.append("connect")
+        if self.connect_error:
+            raise self.connect_error
+
+    def disconnect(self) -> None:
+        self.calls.append("disconnect")
+
+    def deinit(self) -> None:
+        self.calls.append("deinit")
+
+    def isconnected(self) -> bool:
+        return self.script[0] is None
+
+    def status(self) -> int:
+        s = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return 1010 if s is None else s
+
+    def ifconfig(self) -> tuple:
+        return ("192.168.1.23", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+
+
+def _wifi(hardware: Any, monkeypatch: pytest.MonkeyPatch, chip: str, wlan: FakeWLAN, timeout_ms: int = 2000) -> Any:
+    # Each port's own STAT_* numbers: ports/esp32/modnetwork_globals.h, ports/rp2/mpconfigport.h.
+    stat = {"esp32": (202, 201, 203), "rp2040": (-3, -2, -1)}[chip]
+    for name, value in zip(("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"), stat):
+        setattr(hardware.network, name, value)
+    hardware.network.STA_IF = 0
+    hardware.network.WLAN = lambda itf: wlan
+    monkeypatch.setattr(hardware, "CHIP", chip)
+    monkeypatch.setattr(asyncio, "sleep_ms", lambda ms: asyncio.sleep(ms / 1000), raising=False)
+    return asyncio.run(hardware.wifi_connect("home", "secret", timeout_ms))
+
+
+def test_hardware_wifi_esp32_waits_through_a_failure_status(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESP32: status() still says 202 from the last attempt after connect(), and the firmware
+    retries by itself through 202 and 201 before a good connection: not the end of the attempt."""
+    wlan = FakeWLAN([202, 202, 201, 1001, None])
+    assert _wifi(board_hardware, monkeypatch, "esp32", wlan) == "192.168.1.23"
+    assert "disconnect" not in wlan.calls
+
+
+def test_hardware_wifi_esp32_rides_the_firmwares_own_reconnect(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    wlan = FakeWLAN([1001, None], connect_error=OSError("Wifi Internal Error"))
+    assert _wifi(board_hardware, monkeypatch, "esp32", wlan) == "192.168.1.23"
+
+
+def test_hardware_wifi_esp32_gives_up_at_the_timeout_naming_the_status(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    wlan = FakeWLAN([201])
+    with pytest.raises(OSError, match=r"wifi 'home': no ap found \(status 201, after \d+ ms\)"):
+        _wifi(board_hardware, monkeypatch, "esp32", wlan, timeout_ms=300)
+    assert wlan.calls[-1] == "disconnect"
+
+
+def test_hardware_wifi_pico_w_stops_at_a_failed_join(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CYW43 ends a join that failed (cyw43_ctrl.c sets BADAUTH and stops): no waiting it out."""
+    wlan = FakeWLAN([1, -3])
+    with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)"):
+        _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)

@@ -122,9 +122,12 @@ def wifi_up():
 async def wifi_connect(ssid, password, timeout_ms):
     """Join the network; returns the IP address, or raises OSError naming the status.
 
-    ESP32 and Pico W report different status numbers (ESP32: 201 no AP, 202 wrong password,
-    1010 got IP; CYW43: -2, -3, 3): compare against network.STAT_* names, which each port defines
-    with its own numbers, and treat a definite failure as final for this attempt.
+    The Pico W's CYW43 ends a join that failed (status -3 wrong password, -2 no AP, -1 failed),
+    so those end the attempt at once. The ESP32 firmware does not: on every disconnect it tries
+    again by itself (ports/esp32/network_wlan.c, "try to reconnect"), a 202 or 201 often comes
+    before a good connection, and status() keeps reporting the last failure after a new
+    connect() until an IP arrives. There only the timeout ends an attempt. Names come from
+    network.STAT_*, which each port defines with its own numbers.
     """
     import asyncio
 
@@ -133,20 +136,24 @@ async def wifi_connect(ssid, password, timeout_ms):
         _wlan = network.WLAN(network.STA_IF)
     _wlan.active(True)
     if not _wlan.isconnected():
-        _wlan.connect(ssid, password)
-    failed = {}
+        try:
+            _wlan.connect(ssid, password)
+        except OSError:
+            # ESP32: "Wifi Internal Error" while its own reconnect runs (micropython#7139, #17661)
+            if CHIP != "esp32":
+                raise
+    names = {}
     for name in ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"):
         if hasattr(network, name):
-            failed[getattr(network, name)] = name[5:].lower().replace("_", " ")
+            names[getattr(network, name)] = name[5:].lower().replace("_", " ")
     start = ticks_ms()
     while not _wlan.isconnected():
         status = _wlan.status()
-        if status in failed:
+        waited = ticks_diff(ticks_ms(), start)
+        if waited > timeout_ms or status in names and CHIP == "rp2040":
             _wlan.disconnect()
-            raise OSError("wifi %r: %s (status %d)" % (ssid, failed[status], status))
-        if ticks_diff(ticks_ms(), start) > timeout_ms:
-            _wlan.disconnect()
-            raise OSError("wifi %r: no connection within %d ms (status %d)" % (ssid, timeout_ms, status))
+            raise OSError("wifi %r: %s (status %d, after %d ms)"
+                          % (ssid, names.get(status, "no connection"), status, waited))
         await asyncio.sleep_ms(100)
     return _wlan.ifconfig()[0]
 
