@@ -221,3 +221,26 @@ def test_hardware_wifi_pico_w_stops_at_a_failed_join(board_hardware: Any, monkey
     wlan = FakeWLAN([1, -3])
     with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)"):
         _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)
+
+
+def test_hardware_rp2_deepsleep_powers_wifi_down_caps_the_time_and_is_told_from_a_watchdog(
+    board_hardware: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """rp2: deepsleep() is lightsleep() (cut short by a pending WiFi event, at most 2**32 us)
+    and a watchdog reboot, after which reset_cause() is WDT_RESET as after a timeout."""
+    wlan = FakeWLAN([None])
+    slept: List[int] = []
+    hardware = board_hardware
+    hardware.network.STA_IF = 0
+    hardware.network.WLAN = lambda itf: wlan
+    hardware.machine.deepsleep = slept.append
+    hardware.machine.WDT_RESET, hardware.machine.PWRON_RESET = 3, 1
+    hardware.machine.reset_cause = lambda: 3
+    monkeypatch.setattr(hardware, "CHIP", "rp2040")
+    monkeypatch.setattr(hardware, "SLEPT", str(tmp_path / "slept"))
+    hardware.deepsleep(8 * 600 * 1000)  # sleep_s 600, third failed wake
+    assert wlan.calls == ["deinit"] and slept == [4294966]
+    assert hardware.reset_cause() == "deepsleep"
+    assert hardware.reset_cause() == "deepsleep"  # the same all boot, though the note is gone
+    monkeypatch.setattr(hardware, "_cause", None)  # the next boot, without deepsleep() before it
+    assert hardware.reset_cause() == "watchdog or reset"

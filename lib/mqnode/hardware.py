@@ -18,6 +18,8 @@ ADC = machine.ADC
 CHIP = "rp2040" if sys.platform == "rp2" else "esp32"
 HAS_WDT = hasattr(machine, "WDT")
 _wlan = None
+_cause = None
+SLEPT = "/slept"  # rp2: written by deepsleep(), read and removed by reset_cause() after the wake
 _i2c = {}  # bus id -> (sda, scl, machine.I2C): the sensors on one bus share it
 
 
@@ -69,13 +71,29 @@ def unique_id():
 
 
 def reset_cause():
-    return {
-        getattr(machine, "PWRON_RESET", -1): "power-on",
-        getattr(machine, "HARD_RESET", -2): "hard",
-        getattr(machine, "WDT_RESET", -3): "watchdog",
-        getattr(machine, "DEEPSLEEP_RESET", -4): "deepsleep",
-        getattr(machine, "SOFT_RESET", -5): "soft",
-    }.get(machine.reset_cause(), "unknown")
+    """Once a boot (rp2's note below is used up by reading it)."""
+    global _cause
+    if _cause is None:
+        cause = machine.reset_cause()
+        _cause = {
+            getattr(machine, "PWRON_RESET", -1): "power-on",
+            getattr(machine, "HARD_RESET", -2): "hard",
+            getattr(machine, "WDT_RESET", -3): "watchdog",
+            getattr(machine, "DEEPSLEEP_RESET", -4): "deepsleep",
+            getattr(machine, "SOFT_RESET", -5): "soft",
+        }.get(cause, "unknown")
+        if CHIP == "rp2040" and _cause == "watchdog":
+            # rp2's reset() and deepsleep() reboot through the watchdog (watchdog_reboot() in
+            # ports/rp2/modmachine.c) and leave the reason a timeout leaves: only deepsleep()'s
+            # note tells a wake apart.
+            import os
+
+            try:
+                os.remove(SLEPT)
+                _cause = "deepsleep"
+            except OSError:
+                _cause = "watchdog or reset"
+    return _cause
 
 
 def free_mem():
@@ -104,6 +122,14 @@ def rtc_memory(data=None):
 
 
 def deepsleep(ms):
+    if CHIP == "rp2040":
+        # rp2's deepsleep() is lightsleep() then a reset (ports/rp2/modmachine.c). lightsleep
+        # returns at once while the WiFi chip has an event pending (cyw43_poll_is_pending), so
+        # the chip is powered down first (cyw43_deinit; a no-op if it never started), and it
+        # refuses 2**32 us or more ("sleep too long"), so a longer sleep is cut to that.
+        network.WLAN(network.STA_IF).deinit()
+        open(SLEPT, "w").close()
+        ms = min(ms, 4294966)
     machine.deepsleep(ms)
 
 
