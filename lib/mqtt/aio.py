@@ -18,11 +18,20 @@ from collections import namedtuple
 from .backoff import STABLE_MS, delay_ms
 from .compat import const, stream_flushed, stream_nodelay, stream_read, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
-from .packet import PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
-from .session import DROPPED, MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 
 _READ = const(512)  # bytes per read: one buffer, allocated once per client
 INCOMING = const(32)  # default bound of the incoming message queue
+
+# Packet types as in packet.py, private here so that MicroPython inlines them: an imported name
+# costs a dictionary entry and a lookup, and `kind in (PUBACK, ...)` over imported names builds
+# a tuple on the heap for every packet.
+_PUBLISH = const(3)
+_PUBACK = const(4)
+_PUBCOMP = const(7)
+_SUBACK = const(9)
+_UNSUBACK = const(11)
+_DROPPED = const(16)  # session.DROPPED
 
 
 # A received message: msg.topic, msg.payload (bytes), msg.qos, msg.retain, msg.dup. A named tuple
@@ -128,7 +137,7 @@ class Client:
         if not pid:
             await self._send()
             return pid is not None
-        key = (PUBACK if qos == 1 else PUBCOMP, pid)
+        key = (_PUBACK if qos == 1 else _PUBCOMP, pid)
         w = self._waiters[key] = [asyncio.Event(), None]
         try:
             await self._send()
@@ -139,13 +148,13 @@ class Client:
 
     async def subscribe(self, topic_filter, qos=0):
         """Returns the granted QoS; raises SubscribeRefused on 0x80. Restored on reconnect."""
-        codes = await self._request(SUBACK, self._s.subscribe(ticks_ms(), ((topic_filter, qos),)))
+        codes = await self._request(_SUBACK, self._s.subscribe(ticks_ms(), ((topic_filter, qos),)))
         if codes[0] == 0x80:
             raise SubscribeRefused(topic_filter, 0x80)
         return codes[0]
 
     async def unsubscribe(self, topic_filter):
-        await self._request(UNSUBACK, self._s.unsubscribe(ticks_ms(), (topic_filter,)))
+        await self._request(_UNSUBACK, self._s.unsubscribe(ticks_ms(), (topic_filter,)))
 
     async def disconnect(self):
         """DISCONNECT (the broker drops the will), close, and stop reconnecting."""
@@ -199,7 +208,7 @@ class Client:
         # A publisher whose flow the session re-queued under a new id (clean session) will never
         # see its old id acknowledged: tell it the message went to the outbox.
         for key, w in self._waiters.items():
-            if key[0] in (PUBACK, PUBCOMP) and s.flow(key[1]) is None:
+            if key[0] in (_PUBACK, _PUBCOMP) and s.flow(key[1]) is None:
                 w[1] = False
                 w[0].set()
         return ev[1]
@@ -243,7 +252,7 @@ class Client:
         """Nobody will answer now: publishers learn their message is not confirmed (it stays in
         the session for the next connection), requests get the error."""
         for key, w in self._waiters.items():
-            w[1] = False if key[0] in (PUBACK, PUBCOMP) else e
+            w[1] = False if key[0] in (_PUBACK, _PUBCOMP) else e
             w[0].set()
 
     async def _read_loop(self):
@@ -253,20 +262,20 @@ class Client:
             ev = s.next_event()
             while ev is not None:
                 kind = ev[0]
-                if kind == PUBLISH:
+                if kind == _PUBLISH:
                     self.messages.put(Message(ev[1], ev[2], ev[3], ev[4], ev[5]))
                     # Let a consumer waiting in `async for` take it before the next one: a burst
                     # larger than the queue must not overflow it while someone is reading.
                     await asyncio.sleep(0)
-                elif kind == DROPPED:
+                elif kind == _DROPPED:
                     if self.on_oversized:
                         self.on_oversized(ev[1], ev[2])
-                elif kind in (PUBACK, PUBCOMP, SUBACK, UNSUBACK):
+                elif kind in (_PUBACK, _PUBCOMP, _SUBACK, _UNSUBACK):
                     w = self._waiters.get((kind, ev[1]))
                     if w:
-                        w[1] = ev[2] if kind == SUBACK else True
+                        w[1] = ev[2] if kind == _SUBACK else True
                         w[0].set()
-                    if kind == PUBACK or kind == PUBCOMP:
+                    if kind == _PUBACK or kind == _PUBCOMP:
                         self._room.set()
                 ev = s.next_event()
             await self._send()  # acknowledgements the session queued

@@ -13,11 +13,21 @@ from .backoff import STABLE_MS, delay_ms
 from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms
 from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
 from .link import open_link
-from .packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, SUBACK, UNSUBACK
-from .session import DROPPED, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
+from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 
 _CHUNK = const(512)  # bytes read per recv: small enough for a board, one PUBACK or many
 _IDLE_MS = const(60000)  # wait_msg() with neither timeout nor keepalive still wakes this often
+
+# Packet types as in packet.py, private here so that MicroPython inlines them: an imported name
+# costs a dictionary entry and a lookup, and `kind in (PUBACK, ...)` over imported names builds
+# a tuple on the heap for every packet.
+_CONNACK = const(2)
+_PUBLISH = const(3)
+_PUBACK = const(4)
+_PUBCOMP = const(7)
+_SUBACK = const(9)
+_UNSUBACK = const(11)
+_DROPPED = const(16)  # session.DROPPED
 
 
 class MQTTClient:
@@ -87,7 +97,7 @@ class MQTTClient:
         self._flush_or_lose()
         if not pid:
             return pid is not None  # QoS 0 sent, or queued/dropped while offline
-        return self._wait(PUBACK if qos == 1 else PUBCOMP, pid) is not None
+        return self._wait(_PUBACK if qos == 1 else _PUBCOMP, pid) is not None
 
     def subscribe(self, topic, qos=0):
         """Subscribe and wait for SUBACK; returns the granted QoS, raises SubscribeRefused on 0x80.
@@ -95,7 +105,7 @@ class MQTTClient:
         self._ensure_link(True)
         pid = self._s.subscribe(ticks_ms(), ((topic, qos),))
         self._flush_or_lose()
-        ev = self._wait(SUBACK, pid)
+        ev = self._wait(_SUBACK, pid)
         if ev is None:
             raise MQTTTimeout("no SUBACK within %d ms (it will be restored on reconnect)" % self.timeout_ms)
         if ev[2][0] == 0x80:
@@ -106,7 +116,7 @@ class MQTTClient:
         self._ensure_link(True)
         pid = self._s.unsubscribe(ticks_ms(), (topic,))
         self._flush_or_lose()
-        self._wait(UNSUBACK, pid)
+        self._wait(_UNSUBACK, pid)
 
     def ping(self):
         """Send PINGREQ now; the PINGRESP is handled by the next wait_msg/check_msg/poll."""
@@ -170,7 +180,7 @@ class MQTTClient:
             deadline = ticks_add(now, self.timeout_ms)
             while True:
                 ev = self._read_event(ticks_diff(deadline, ticks_ms()))
-                if ev is not None and ev[0] == CONNACK:
+                if ev is not None and ev[0] == _CONNACK:
                     break
                 if ticks_diff(deadline, ticks_ms()) <= 0:
                     raise MQTTTimeout("no CONNACK from %s:%d within %d ms" % (self.server, self.port, self.timeout_ms))
@@ -284,12 +294,12 @@ class MQTTClient:
                 if deadline is not None and ticks_diff(deadline, ticks_ms()) <= 0:
                     return None
                 continue
-            if ev[0] == PUBLISH and self.cb:
+            if ev[0] == _PUBLISH and self.cb:
                 if self._flags:
                     self.cb(ev[1], ev[2], ev[4], ev[3], ev[5])
                 else:
                     self.cb(ev[1], ev[2])
-            elif ev[0] == DROPPED and self.on_oversized:
+            elif ev[0] == _DROPPED and self.on_oversized:
                 self.on_oversized(ev[1], ev[2])
             # Acknowledge after delivering: if the link dies now, the message was still
             # delivered, and the broker's DUP resend is acknowledged without a second delivery.

@@ -37,7 +37,6 @@ never an error: brokers may repeat them after a reconnect.
 from .compat import body_view, const, str_bytes, ticks_diff
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
-    MAX_REMAINING, CONNACK, DISCONNECT, PINGREQ, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, UNSUBACK,
     check_flags, decode_ack, decode_connack, decode_empty, decode_publish, decode_suback,
     encode_ack, encode_connect, encode_empty, encode_publish, encode_subscribe,
     encode_unsubscribe, parse_header, utf8,
@@ -55,6 +54,22 @@ MAX_SUBS = const(32)  # subscriptions remembered for restoring; each costs its f
 QUEUE_COUNT = const(32)  # default outbox bound in messages ...
 QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
 DROPPED = const(16)  # the event of an incoming PUBLISH too large to take (no packet has this type)
+
+# Packet types as in packet.py, private here so that MicroPython inlines them: an imported name
+# costs a dictionary entry and a lookup, and `kind in (PUBACK, ...)` over imported names builds
+# a tuple on the heap for every packet.
+_CONNACK = const(2)
+_PUBLISH = const(3)
+_PUBACK = const(4)
+_PUBREC = const(5)
+_PUBREL = const(6)
+_PUBCOMP = const(7)
+_SUBACK = const(9)
+_UNSUBACK = const(11)
+_PINGREQ = const(12)
+_PINGRESP = const(13)
+_DISCONNECT = const(14)
+_MAX_REMAINING = const(268435455)  # packet.MAX_REMAINING
 
 # An outgoing QoS 1/2 flow is a list [pid, qos, state, topic, payload, retain, sent_at], kept in a
 # list in the order first sent: MicroPython dicts do not keep insertion order, and the resend
@@ -223,14 +238,14 @@ class Session:
     def ping(self, now):
         if not self.connected:
             raise MQTTException("not connected")
-        encode_empty(self.out, PINGREQ)
+        encode_empty(self.out, _PINGREQ)
         self._pinging = True
         self._last_out = now
 
     def disconnect(self):
         """Queue DISCONNECT; the broker then discards the will [MQTT-3.14.4-3]."""
         if self.connected:
-            encode_empty(self.out, DISCONNECT)
+            encode_empty(self.out, _DISCONNECT)
         self.connected = False
 
     def connection_lost(self):
@@ -305,7 +320,7 @@ class Session:
         check_flags(first >> 4, first & 15)
         # A PUBLISH of any size is framed (one above max_packet is dropped in _oversized); any
         # other packet above max_packet is refused from its header.
-        span = MAX_REMAINING if first >> 4 == PUBLISH else self.max_packet
+        span = _MAX_REMAINING if first >> 4 == _PUBLISH else self.max_packet
         span = parse_header(buf, start, len(buf), span)
         if span is None:
             return None
@@ -345,11 +360,11 @@ class Session:
             self._skip = i - len(buf)
             buf[self._pos :] = b""
         if qos == 1:
-            encode_ack(self.out, PUBACK, pid)
+            encode_ack(self.out, _PUBACK, pid)
         elif qos == 2:
-            encode_ack(self.out, PUBREC, pid)
+            encode_ack(self.out, _PUBREC, pid)
             if pid in self._held:
-                return (PUBREC, pid)  # a redelivery of one already dropped: ack only
+                return (_PUBREC, pid)  # a redelivery of one already dropped: ack only
             if len(self._held) >= MAX_HELD:
                 raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
             self._held.add(pid)
@@ -360,22 +375,22 @@ class Session:
         kind = first >> 4
         if self._awaiting_connack:
             return self._connack(kind, body)
-        if kind == PUBLISH:
+        if kind == _PUBLISH:
             return self._incoming(first, body)
-        if kind in (PUBACK, PUBREC, PUBCOMP, PUBREL, UNSUBACK):
+        if kind in (_PUBACK, _PUBREC, _PUBCOMP, _PUBREL, _UNSUBACK):
             return self._ack(kind, decode_ack(kind, body))
-        if kind == SUBACK:
+        if kind == _SUBACK:
             return self._suback(body)
-        if kind == PINGRESP:
+        if kind == _PINGRESP:
             decode_empty(kind, body)
             self._pinging = False
-            return (PINGRESP,)
-        if kind == CONNACK:
+            return (_PINGRESP,)
+        if kind == _CONNACK:
             raise ProtocolError("a second CONNACK [MQTT-3.2.0-1]")
         raise ProtocolError("packet type %d is never sent to a client" % kind)
 
     def _connack(self, kind, body):
-        if kind != CONNACK:
+        if kind != _CONNACK:
             raise ProtocolError("packet type %d before CONNACK [MQTT-3.2.0-1]" % kind)
         present, code = decode_connack(body)
         self._awaiting_connack = False
@@ -414,42 +429,42 @@ class Session:
             if items:
                 self._request(now, True, items)
         self._drain(now)
-        return (CONNACK, present)
+        return (_CONNACK, present)
 
     def _incoming(self, first, body):
         topic, pid, payload, qos = decode_publish(first & 15, body)
         if qos == 1:
-            encode_ack(self.out, PUBACK, pid)
+            encode_ack(self.out, _PUBACK, pid)
         elif qos == 2:
-            encode_ack(self.out, PUBREC, pid)
+            encode_ack(self.out, _PUBREC, pid)
             if pid in self._held:
-                return (PUBREC, pid)  # a redelivery of a message already delivered: ack only
+                return (_PUBREC, pid)  # a redelivery of a message already delivered: ack only
             if len(self._held) >= MAX_HELD:
                 raise ProtocolError("over %d QoS 2 ids awaiting PUBREL" % MAX_HELD)
             self._held.add(pid)
-        return (PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
+        return (_PUBLISH, topic, payload, qos, first & 1, first >> 3 & 1)
 
     def _ack(self, kind, pid):
         """PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK for packet id pid."""
-        if kind == PUBREL:
+        if kind == _PUBREL:
             # [MQTT-4.3.3-2]: release the id, and answer even an unknown one so the broker
             # can finish a flow we already completed before a reconnect.
             self._held.discard(pid)
-            encode_ack(self.out, PUBCOMP, pid)
-        elif kind == UNSUBACK:
+            encode_ack(self.out, _PUBCOMP, pid)
+        elif kind == _UNSUBACK:
             req = self._pending.get(pid)
             if req is not None and not req[0]:
                 del self._pending[pid]
         else:
             flow = self.flow(pid)
-            if flow is not None and flow[1] == (1 if kind == PUBACK else 2):
-                if kind == PUBREC:
+            if flow is not None and flow[1] == (1 if kind == _PUBACK else 2):
+                if kind == _PUBREC:
                     if flow[2] == _SENT:
                         flow[2] = _RELEASED
                         flow[4] = None  # the payload is no longer needed: free it now
                         flow[6] = self._last_in  # the PUBREL's retry timer starts now
-                    encode_ack(self.out, PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
-                elif kind == PUBCOMP and flow[2] != _RELEASED:
+                    encode_ack(self.out, _PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
+                elif kind == _PUBCOMP and flow[2] != _RELEASED:
                     raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
                 else:
                     self.flows.remove(flow)
@@ -470,7 +485,7 @@ class Session:
             for f, code in zip(filters, codes):
                 if code == 0x80:
                     self.subs.pop(f, None)  # refused: nothing to restore later
-        return (SUBACK, pid, codes)
+        return (_SUBACK, pid, codes)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -496,7 +511,7 @@ class Session:
             # DUP=1 and the same id [MQTT-3.3.1-1]
             encode_publish(self.out, 8 | flow[1] << 1 | flow[5], flow[3], flow[4], flow[0])
         else:
-            encode_ack(self.out, PUBREL, flow[0])
+            encode_ack(self.out, _PUBREL, flow[0])
         flow[6] = self._last_out = now
         self.resends += 1
 
