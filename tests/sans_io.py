@@ -69,8 +69,9 @@ def receive(s: Session, data: bytes, now: int = 0) -> tuple:
 
 
 def sent(s: Session) -> List[Sent]:
-    """Split what the session queued into packets, and empty `out` as a driver would after writing."""
-    data = bytes(s.out)
+    """Split what the session queued into packets, and empty `out` as a driver would after writing
+    (with large payloads written from their own buffers, as Session.pieces() lists them)."""
+    data = b"".join(bytes(p) for p in s.pieces()) if s.passthrough else bytes(s.out)
     s.out[0:] = b""
     packets: List[Sent] = []
     start = 0

@@ -311,7 +311,11 @@ class Client:
         out = self._s.out
         w = self._writer
         if out and w:
-            w.write(out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
+            if self._s.passthrough:  # large payloads, written from their own buffers
+                for piece in self._s.pieces():
+                    w.write(piece)
+            else:
+                w.write(out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
             out[0:] = b""
             if not stream_flushed(w):
                 return asyncio.wait_for(w.drain(), self.timeout)

@@ -241,8 +241,18 @@ class MQTTClient:
             self._store.sync()  # before the bytes leave: a reset must not lose them
         out = self._s.out
         if out:
-            self.sock.send(out, self.timeout_ms if ms is None else max(ms, 1))
+            ms = self.timeout_ms if ms is None else max(ms, 1)
+            if self._s.passthrough:
+                self._send_pieces(ms)
+            else:
+                self.sock.send(out, ms)
             out[0:] = b""  # truncate in place: the buffer keeps its capacity for the next packet
+
+    def _send_pieces(self, ms):
+        """out with large payloads written from their own buffers (Session.pieces), all within ms."""
+        deadline = ticks_add(ticks_ms(), ms)
+        for piece in self._s.pieces():
+            self.sock.send(piece, max(ticks_diff(deadline, ticks_ms()), 1))
 
     def _flush_or_lose(self):
         if self.sock is None:

@@ -169,12 +169,18 @@ def encode_connect(out, client_id, keepalive, clean, will, user, password):
 def encode_publish(out, flags, topic, payload, pid):
     """flags: the fixed header's low bits, DUP << 3 | QoS << 1 | RETAIN; pid is 0 for QoS 0.
     Five arguments, so that MicroPython keeps this per-message call's frame off the heap."""
+    encode_publish_head(out, flags, topic, len(payload), pid)
+    out.extend(payload)
+
+
+def encode_publish_head(out, flags, topic, size, pid):
+    """A PUBLISH up to its payload of `size` bytes: the session appends a small payload itself
+    and has a large one written from the caller's buffer (Session.pieces), never copied."""
     out.append(0x30 | flags)
-    put_varint(out, (4 if flags & 6 else 2) + len(topic) + len(payload))
+    put_varint(out, (4 if flags & 6 else 2) + len(topic) + size)
     put_str(out, topic)
     if flags & 6:
         put_u16(out, pid)
-    out.extend(payload)
 
 
 def encode_ack(out, kind, pid):

@@ -1,8 +1,11 @@
 """The client side of one MQTT session, as a state machine with no I/O and no clock.
 
 Bytes from the broker go in with receive_data(); events come out of next_event(); every packet to
-send is appended to `out`, which the driver writes and then empties. Time comes in as `now`, a
-ticks_ms() value the driver reads. Everything the spec makes the client remember lives here:
+send is appended to `out`, which the driver writes and then empties. A payload of PASSTHROUGH bytes
+or more is the exception: `out` holds the packet up to it, and the driver writes pieces(), which
+put the caller's own buffer in its place, so a large message is never in RAM twice. Time comes in
+as `now`, a ticks_ms() value the driver reads. Everything the spec makes the client remember lives
+here:
 
 - packet ids in use (never reused while in flight) [MQTT-2.3.1-2];
 - outgoing QoS 1 and 2 flows, kept until PUBACK / PUBCOMP, resent with DUP [MQTT-4.4.0-1];
@@ -38,7 +41,7 @@ from .compat import body_view, const, str_bytes, ticks_diff
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
     check_flags, decode_ack, decode_connack, decode_empty, decode_publish, decode_suback,
-    encode_ack, encode_connect, encode_empty, encode_publish, encode_subscribe,
+    encode_ack, encode_connect, encode_empty, encode_publish_head, encode_subscribe,
     encode_unsubscribe, parse_header, utf8,
 )
 from .outbox import Outbox
@@ -50,6 +53,9 @@ MAX_INFLIGHT = const(16)  # outgoing QoS 1/2 flows at once; mosquitto's default 
 # max_inflight_messages (20) after reconnects (200+ seen): the bound is for a broker gone wrong.
 MAX_HELD = const(256)
 OUT_RESERVE = const(512)  # bytes the output buffer holds from the start
+# A payload this long or longer is not copied into out: the driver writes it from the caller's
+# buffer (pieces()), so sending a large message needs one copy of it in RAM, not two.
+PASSTHROUGH = const(256)
 MAX_SUBS = const(32)  # subscriptions remembered for restoring; each costs its filter's bytes
 QUEUE_COUNT = const(32)  # default outbox bound in messages ...
 QUEUE_BYTES = const(8192)  # ... and in topic + payload bytes
@@ -94,6 +100,7 @@ class Session:
         # truncated in place after every send, out then never grows (and moves) for a reading.
         self.out = bytearray(OUT_RESERVE)
         self.out[0:] = b""
+        self.passthrough = []  # (offset in out, payload): payloads to write after out[:offset]
         self.connected = False
         self._in = bytearray()
         self._pos = 0  # start of the first unparsed byte in _in
@@ -180,9 +187,16 @@ class Session:
             pid = self._new_pid()
             self.flows.append([pid, qos, _SENT, topic, payload, retain, now])
             self.dirty = True
-        encode_publish(self.out, qos << 1 | retain, topic, payload, pid)
+        self._put_publish(qos << 1 | retain, topic, payload, pid)
         self._last_out = now
         return pid
+
+    def _put_publish(self, flags, topic, payload, pid):
+        encode_publish_head(self.out, flags, topic, len(payload), pid)
+        if len(payload) < PASSTHROUGH:
+            self.out.extend(payload)
+        else:
+            self.passthrough.append((len(self.out), payload))
 
     def _drain(self, now):
         """Send outbox messages, oldest first, while connected and the window has room."""
@@ -253,6 +267,22 @@ class Session:
         self.connected = False
         self._awaiting_connack = False
         self.out[0:] = b""
+        self.passthrough = []
+
+    def pieces(self):
+        """What to write when passthrough holds payloads: out cut at their places, with each
+        payload between, in order. The driver writes them one after another and then empties
+        out as always; passthrough is emptied here."""
+        parts = []
+        start = 0
+        for at, payload in self.passthrough:
+            parts.append(body_view(self.out, start, at))
+            parts.append(payload)
+            start = at
+        if start < len(self.out):  # (an empty write still waits for the socket to take it)
+            parts.append(body_view(self.out, start, len(self.out)))
+        self.passthrough = []
+        return parts
 
     # --- time ----------------------------------------------------------------------------------
 
@@ -509,7 +539,7 @@ class Session:
     def _resend(self, flow, now):
         if flow[2] == _SENT:
             # DUP=1 and the same id [MQTT-3.3.1-1]
-            encode_publish(self.out, 8 | flow[1] << 1 | flow[5], flow[3], flow[4], flow[0])
+            self._put_publish(8 | flow[1] << 1 | flow[5], flow[3], flow[4], flow[0])
         else:
             encode_ack(self.out, _PUBREL, flow[0])
         flow[6] = self._last_out = now
