@@ -15,7 +15,7 @@ from mqnode_tools import mpy
 from mqnode_tools.broker_link import BrokerLink
 from mqnode_tools.cli import main
 from runtime import LIB
-from virtual_board import VirtualBoard, virtual_board  # noqa: F401 (fixture)
+from virtual_board import START_TIMEOUT_S, VirtualBoard, mpremote, virtual_board  # noqa: F401 (fixture)
 
 WAIT_ONLINE_S = "20"
 
@@ -132,6 +132,25 @@ def test_a_config_the_node_would_refuse_stops_deploy_before_the_board(
     assert deploy(virtual_board, "--config", str(bad)) == 2
     assert "bad.json: broker.port: expected an integer 1..65535, got 0" in capsys.readouterr().err
     assert board_files(virtual_board.root) == []
+
+
+def test_the_virtual_boards_watchdog_survives_a_soft_reset_and_a_hard_one_stops_it(tmp_path: Path) -> None:
+    """What the deploy test below stands on: machine.WDT on the virtual board resets it when not
+    fed, from outside the board's process, as on an ESP32 or RP2040 (not on the plain Unix port:
+    lib/mqnode/hardware_sim.py's watchdog() returns None there)."""
+    with VirtualBoard(tmp_path / "board", watchdog_ms=300) as board:
+        assert board.wait_output(b">>> ", START_TIMEOUT_S), board.report()
+        since = len(board.boots)
+        result = mpremote(board, "exec", "import machine\nmachine.WDT(timeout=8000)", "soft-reset")
+        assert result.returncode == 0, result.stderr
+        assert board.wait_boot("watchdog", since, 5), board.report()
+        assert "soft-raw" in board.boots[since:board.boots.index("watchdog", since)]  # it outlived that
+        assert board.exits[-1] < 0  # killed: no code of the board's ran after the timeout
+        since = len(board.boots)
+        result = mpremote(board, "exec", "import machine\nmachine.WDT(timeout=8000)", "reset")
+        assert result.returncode == 0, result.stderr
+        assert board.wait_boot("hard", since, 5), board.report()
+        assert not board.wait_boot("watchdog", since, 1.0), board.report()  # the hard reset stopped it
 
 
 @pytest.mark.parametrize("board_mpy, reason", [

@@ -23,6 +23,17 @@ board acknowledges the interrupt (or INTERRUPT_ACK_S passes): otherwise code tha
   host meant it to. Once a boot says "exit N" it takes none (the Unix port's own handler is gone
   then, and SIGINT would kill it), and N is its exit code whatever the signal did.
 
+What else a board on a cable does, each only when asked for (the other tests see none of it):
+- watchdog_ms: the board has a machine.WDT (tests/virtual_board/machine.py). Its timer is kept
+  here, outside the board's process, as a hardware watchdog is outside the CPU: a boot that lets
+  it run out is killed, whatever it was doing (no code of its own runs after the timeout), and
+  the board boots again with cause "watchdog" (machine.reset_cause() is WDT_RESET). A soft reset
+  leaves it running, as on the ESP32 and RP2040; a hard reset, deep sleep or power-off stops it.
+- baud: the line's speed (ten bits a byte, both ways), so that copying files takes as long as
+  it would over a USB-serial adapter; it may be changed while the board runs.
+- native_usb: the port is a board's own USB (ESP32-S3, RP2040): on a hard reset the device goes
+  away, the host's open handle fails, and after USB_GONE_S the port is back under its name.
+
 Bounded: the relay polls every POLL_S and ends with stop(); a board restarts at most max_boots
 times; every wait here has a timeout.
 """
@@ -50,6 +61,7 @@ FIRMWARE = Path(__file__).resolve().parent / "virtual_board"
 REPL = FIRMWARE / "repl.py"
 # repl.py's and machine.py's exit codes -> the cause of the next boot; any other code halts it
 RESTARTS = {77: "deepsleep", 78: "hard", 79: "soft-friendly", 80: "soft-raw"}
+SOFT = ("soft-friendly", "soft-raw")  # resets that leave a hardware watchdog running
 CTRL_C = b"\x03"
 INTERRUPT_ACK_S = 0.5
 INTERRUPT_RESEND_S = 0.1
@@ -63,16 +75,19 @@ MAX_BOOTS = 200
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 MPREMOTE_TIMEOUT_S = 30.0
+USB_GONE_S = 0.5  # native USB: how long the port is away after a hard reset
+LINE_BURST_S = 0.05  # a paced line may catch up this much time at once (the relay wakes every POLL_S)
 
 
 class VirtualBoard:
     """`root` becomes the board's "/": it must be a folder under the system temp dir, because a
     VfsPosix mount is not a jail ("/../.." leaves it). `env` adds variables for the board's
     process: VB_FAKE_MPY=0x0a05 makes sys.implementation._mpy lie, VB_UNIQUE_ID=hex sets
-    machine.unique_id()."""
+    machine.unique_id(). watchdog_ms, baud and native_usb: see the module's docstring."""
 
     def __init__(self, root: Path, *, heapsize: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                 max_boots: int = MAX_BOOTS) -> None:
+                 max_boots: int = MAX_BOOTS, watchdog_ms: Optional[int] = None, baud: Optional[int] = None,
+                 native_usb: bool = False) -> None:
         self.root = Path(root).resolve()
         temp = Path(tempfile.gettempdir()).resolve()
         if temp not in self.root.parents:
@@ -80,16 +95,29 @@ class VirtualBoard:
         self.root.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
         self.env = dict(env or {})
+        if watchdog_ms:
+            self.env["VB_WATCHDOG_MS"] = str(watchdog_ms)
+        self.baud = baud
         self.max_boots = max_boots
         self.boots: List[str] = []  # why each boot happened: power, hard, soft-raw, ...
         self.exits: List[int] = []  # how each boot's process ended
         self.stderr_log = ""  # the board process's own errors (a bug in repl.py shows here)
         self.events: Deque[str] = deque(maxlen=EVENTS_KEPT)  # boots, signals, acks: for failures
         self._serial = bytearray()  # everything the board wrote to its port
-        self._master, self._slave = pty.openpty()
-        tty.setraw(self._slave)  # echo on our end would send the board's output back to it
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
+        self._master: Optional[int] = None
+        self._slave: Optional[int] = None
+        self._link: Optional[Path] = None  # native USB: the port's name, a link to this pty
+        self._usb_back_at: Optional[float] = None
+        self._plug()
+        if native_usb:
+            self._link = self.root.parent / (self.root.name + "-ttyACM0")
+            self._link.unlink(missing_ok=True)
+            self._link.symlink_to(os.ttyname(self._slave))
+        self.port = str(self._link) if self._link else os.ttyname(self._slave)
+        self._line = {"host": _Pace(), "board": _Pace()}  # host->board, board->host
+        self._watchdog_ms: Optional[int] = None
+        self._watchdog_due: Optional[float] = None
+        self._watchdog_fired = False
         self._proc: Optional[subprocess.Popen] = None
         self._ready = False  # this boot takes Ctrl-C as SIGINT
         self._exit_code: Optional[int] = None  # what this boot said it ends with
@@ -121,11 +149,7 @@ class VirtualBoard:
         if self._thread.is_alive():
             self._thread.join(STOP_TIMEOUT_S)
         self._end_process()
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._unplug()
 
     def __enter__(self) -> "VirtualBoard":
         return self.start()
@@ -149,6 +173,10 @@ class VirtualBoard:
     def wait_boots(self, count: int, timeout_s: float) -> bool:
         """True once `count` boots have started and the last one is ready."""
         return self._wait(lambda: len(self.boots) >= count and self._ready, timeout_s)
+
+    def wait_boot(self, cause: str, since: int, timeout_s: float) -> bool:
+        """True once a boot after the first `since` had this cause and is ready."""
+        return self._wait(lambda: cause in self.boots[since:] and self._ready, timeout_s)
 
     @property
     def halted(self) -> bool:
@@ -175,6 +203,37 @@ class VirtualBoard:
 
     def _event(self, what: str) -> None:
         self.events.append("%.3f %s" % (time.monotonic(), what))
+
+    def _plug(self) -> None:
+        self._master, self._slave = pty.openpty()
+        tty.setraw(self._slave)  # echo on our end would send the board's output back to it
+        os.set_blocking(self._master, False)
+
+    def _unplug(self) -> None:
+        """The pty goes: a host still holding it gets an error on its next read or write."""
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = None
+        self._to_host.clear()  # what the board says meanwhile is lost, as with no USB host
+        if self._link is not None:
+            self._link.unlink(missing_ok=True)
+
+    def _usb_reset(self) -> None:
+        """Native USB: a hard reset takes the device off the bus for a moment."""
+        self._unplug()
+        self._usb_back_at = time.monotonic() + USB_GONE_S
+        self._event("usb gone")
+
+    def _usb_back(self) -> None:
+        self._usb_back_at = None
+        self._plug()
+        assert self._link is not None and self._slave is not None
+        self._link.symlink_to(os.ttyname(self._slave))
+        self._event("usb back")
 
     def _spawn(self, cause: str) -> None:
         self._event("boot " + cause)
@@ -212,7 +271,12 @@ class VirtualBoard:
 
     def _step(self) -> None:
         proc = self._proc
-        fds = {self._master: "host"}
+        if self._usb_back_at is not None and time.monotonic() >= self._usb_back_at:
+            self._usb_back()
+        fds: Dict[int, str] = {}
+        host_room = self._line["host"].room(self.baud, READ_CHUNK)
+        if self._master is not None and host_room:
+            fds[self._master] = "host"
         if proc is not None:
             assert proc.stdout is not None and proc.stderr is not None
             if not self._eof["out"]:
@@ -222,13 +286,14 @@ class VirtualBoard:
         readable, _, _ = select.select(list(fds), [], [], POLL_S)
         for fd in readable:
             try:
-                data = os.read(fd, READ_CHUNK)
+                data = os.read(fd, host_room if fds[fd] == "host" else READ_CHUNK)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 data = b""
             source = fds[fd]
             if source == "host":
+                self._line["host"].spend(self.baud, len(data))
                 self._from_host(data)
             elif not data:
                 self._eof[source] = True
@@ -242,6 +307,8 @@ class VirtualBoard:
                 self._release()
             elif now > self._resend_at:
                 self._signal("SIGINT again")
+        if self._watchdog_due is not None and proc is not None and time.monotonic() > self._watchdog_due:
+            self._watchdog_reset(proc)
         self._flush()
         if proc is not None and self._eof["out"] and self._eof["err"]:
             self._ended(proc)
@@ -285,6 +352,13 @@ class VirtualBoard:
         self._to_board += self._held
         self._held = bytearray()
 
+    def _watchdog_reset(self, proc: subprocess.Popen) -> None:
+        """The watchdog ran out: reset the board from outside, as the chip's watchdog does."""
+        self._event("watchdog: not fed for %d ms, reset" % self._watchdog_ms)
+        self._watchdog_due = None
+        self._watchdog_fired = True
+        proc.kill()
+
     def _control(self, text: str) -> None:
         lines = (self._err_partial + text).split("\n")
         self._err_partial = lines.pop()
@@ -293,7 +367,14 @@ class VirtualBoard:
                 if not line.startswith("vb:"):
                     self.stderr_log += line + "\n"
                     continue
+                if line == "vb:feed":  # once a second: not an event, it would crowd them out
+                    if self._watchdog_ms is not None and not self._watchdog_fired:
+                        self._watchdog_due = time.monotonic() + self._watchdog_ms / 1000
+                    continue
                 self._event(line[3:])
+                if line.startswith("vb:wdt ") and not self._watchdog_fired:
+                    self._watchdog_ms = int(line.split()[1])
+                    self._watchdog_due = time.monotonic() + self._watchdog_ms / 1000
                 if line == "vb:ready":
                     self._ready = True
                     if self._interrupt_pending and self._proc is not None:
@@ -313,14 +394,19 @@ class VirtualBoard:
             if len(self._serial) > SERIAL_LOG_MAX:
                 del self._serial[: len(self._serial) - SERIAL_LOG_MAX]
             self._lock.notify_all()
+        if self._master is None:
+            return  # native USB, away: nobody to hear it
         self._to_host += data
         if len(self._to_host) > PENDING_OUTPUT_MAX:
             del self._to_host[: len(self._to_host) - PENDING_OUTPUT_MAX]
 
     def _flush(self) -> None:
-        if self._to_host:
+        room = self._line["board"].room(self.baud, len(self._to_host))
+        if self._to_host and self._master is not None and room:
             try:
-                del self._to_host[: os.write(self._master, self._to_host)]
+                sent = os.write(self._master, self._to_host[:room])
+                self._line["board"].spend(self.baud, sent)
+                del self._to_host[:sent]
             except (BlockingIOError, InterruptedError):
                 pass
         proc = self._proc
@@ -347,7 +433,12 @@ class VirtualBoard:
             self._proc = None
             self._ready = False
             self._lock.notify_all()
-        cause = RESTARTS.get(code)
+        cause = "watchdog" if self._watchdog_fired else RESTARTS.get(code)
+        self._watchdog_fired = False
+        if cause not in SOFT:  # a hard reset, deep sleep or power-off stops the watchdog
+            self._watchdog_ms = self._watchdog_due = None
+            if cause is not None and self._link is not None and not self._stopping.is_set():
+                self._usb_reset()
         if cause is not None and len(self.boots) < self.max_boots and not self._stopping.is_set():
             self._spawn(cause)
 
@@ -373,6 +464,27 @@ class VirtualBoard:
                     stream.close()
             except OSError:
                 pass
+
+
+class _Pace:
+    """One direction of a serial line at a given baud: how many bytes may pass now."""
+
+    def __init__(self) -> None:
+        self._credit = 0.0
+        self._at = time.monotonic()
+
+    def room(self, baud: Optional[int], wanted: int) -> int:
+        if not baud:
+            return wanted
+        now = time.monotonic()
+        per_s = baud / 10
+        self._credit = min(self._credit + (now - self._at) * per_s, per_s * LINE_BURST_S)
+        self._at = now
+        return min(wanted, int(self._credit))
+
+    def spend(self, baud: Optional[int], sent: int) -> None:
+        if baud:
+            self._credit -= sent
 
 
 def mpremote(board: VirtualBoard, *args: str, timeout_s: float = MPREMOTE_TIMEOUT_S) -> subprocess.CompletedProcess:

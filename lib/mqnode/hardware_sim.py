@@ -4,7 +4,8 @@ It sits exactly where hardware.py sits, so the drivers and the node run unchange
 pins that record their level and fire interrupt handlers, an ADC whose temperature channel drifts
 plausibly from a seed, 1-Wire, DHT and I2C buses with a part on each (sim_parts.py), WiFi that is
 always up, RTC memory kept in a file, and deep sleep or reset that end the process (exit codes
-below) so a launcher can start it again.
+below) so a launcher can start it again. A watchdog only where the interpreter's machine module
+has one (see watchdog()).
 
 Tests and people drive it through stdin, one command a line: `pin <n> <0|1>` sets an input pin
 (a PIR's output, say) and fires its interrupt.
@@ -17,7 +18,6 @@ from mqtt.compat import ticks_ms
 EXIT_DEEPSLEEP = 77  # the process ended in deep sleep; restart it after the time printed
 EXIT_RESET = 78  # machine.reset(): restart it now
 CHIP = "sim"
-HAS_WDT = False
 
 state_dir = "."  # where rtc.bin lives; the node sets it next to its config file
 _seed = 1
@@ -144,7 +144,15 @@ def reset():
 
 
 def watchdog(ms):
-    return None  # no watchdog on the simulated board
+    """machine.WDT where the running interpreter has one: the virtual board's machine does when
+    its launcher models the board's watchdog (tests/virtual_board.py, watchdog_ms), and then a
+    node that stops feeding it is reset, as on a board. The Unix port's own machine module and
+    CPython have none: `make demo` and the simulated nodes run without one."""
+    try:
+        from machine import WDT
+    except ImportError:
+        return None
+    return WDT(timeout=ms)
 
 
 async def wifi_connect(ssid, password, timeout_ms):

@@ -2,6 +2,7 @@
 # machine module lacks. repl.py imports it before it remounts "/", so it stays in sys.modules and
 # every later `import machine` (mpremote's `reset`, boot.py) gets it. No Pin: the virtual board
 # has no GPIO, so boot.py's safe-mode check takes its "no safe-mode pin" branch, as on the Unix port.
+import os
 import sys
 
 # Exit codes the launcher (tests/virtual_board.py) reads as "start the board again, because ...";
@@ -51,3 +52,20 @@ def freq(*args):
 
 def idle():
     pass
+
+
+_WATCHDOG_MS = int(os.getenv("VB_WATCHDOG_MS") or 0)
+if _WATCHDOG_MS:
+
+    class WDT:
+        """A board's hardware watchdog, there only when the launcher was given one (its
+        watchdog_ms). The launcher keeps the time, as a board's watchdog is outside its CPU: it
+        resets the board when a feed is late, whatever runs or hangs here, and a soft reset (a
+        new process here) leaves it running, as on the ESP32 and RP2040; only a hard reset stops
+        it. A longer timeout is cut to VB_WATCHDOG_MS so tests need not wait 8 s."""
+
+        def __init__(self, id=0, timeout=5000):
+            sys.stderr.write("vb:wdt %d\n" % min(timeout, _WATCHDOG_MS))
+
+        def feed(self):
+            sys.stderr.write("vb:feed\n")

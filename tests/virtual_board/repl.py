@@ -2,7 +2,7 @@
 # written in MicroPython for the Unix port. tests/virtual_board.py starts it as
 #     micropython repl.py ROOT CAUSE
 # with stdin/stdout relayed to a pseudo-terminal that mpremote opens. ROOT (a temp folder) is
-# mounted as the board's "/"; CAUSE says why this boot happened (power, hard, deepsleep,
+# mounted as the board's "/"; CAUSE says why this boot happened (power, hard, deepsleep, watchdog,
 # soft-friendly, soft-raw).
 #
 # It follows MicroPython's shared/runtime/pyexec.c byte for byte where mpremote looks: the raw
@@ -31,6 +31,7 @@ CAUSES = {
     "power": machine.PWRON_RESET,
     "hard": machine.HARD_RESET,
     "deepsleep": machine.DEEPSLEEP_RESET,
+    "watchdog": machine.WDT_RESET,
     "soft-friendly": machine.SOFT_RESET,
     "soft-raw": machine.SOFT_RESET,
 }
