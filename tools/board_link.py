@@ -8,6 +8,9 @@ snippets that do in one round trip what would take one per file (hashing a tree)
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
@@ -18,6 +21,13 @@ from mpremote.transport_serial import SerialTransport
 READ_TIMEOUT_S = 10.0
 RESET_TIMEOUT_S = 10.0
 WRITE_CHUNK = 512  # bytes per exec when writing a file (mpremote's default is 256)
+# After machine.reset(): an ESP32 boots in 1-2 s; a board with its own USB (RP2040, ESP32-S3) is
+# off the bus meanwhile and its port comes back when it has booted and enumerated again.
+REBOOT_TIMEOUT_S = 20.0
+REBOOT_POLL_S = 0.25
+REBOOT_ATTEMPTS = int(REBOOT_TIMEOUT_S / REBOOT_POLL_S)
+REPL_ATTEMPT_S = 2.0  # one try at the raw REPL; a board still booting may lose the Ctrl-A
+RESET_MARK = "_mqnode_before_reset"  # a global only a board that did not reset still has
 
 PROBE = """\
 import sys, os
@@ -93,7 +103,7 @@ class BoardLink:
         """Opens the port and stops whatever runs (Ctrl-C) for the raw REPL; with `soft_reset`,
         from a clean interpreter (boot.py runs again, main.py does not) so the node's RAM is free."""
         try:
-            self.transport = SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
+            self.transport = _open(port)
         except TransportError as e:
             raise BoardError("%s: %s" % (port, e))
         self.port = port
@@ -181,3 +191,60 @@ class BoardLink:
             raise BoardError("%s: soft reset: %s" % (self.port, e))
         if not seen.endswith(b"soft reboot\r\n"):
             raise BoardError("%s: the board did not soft-reset (it said %r)" % (self.port, seen[-80:]))
+
+    def hard_reset(self) -> float:
+        """machine.reset(), then the board again, in the raw REPL; returns the seconds it took.
+        The one reset that stops a hardware watchdog: a soft reset leaves it running on the ESP32
+        and the RP2040. The port is closed and opened again, as a board with its own USB
+        vanishes for a moment; both are retried until REBOOT_TIMEOUT_S."""
+        started = time.monotonic()
+        self.exec(RESET_MARK + " = 1")
+        try:
+            self.transport.exec_raw_no_follow("import machine\nmachine.reset()\n")
+            self.transport.serial.flush()
+        except (TransportError, OSError):
+            pass  # the board may be gone before its "OK" reaches us; RESET_MARK tells below
+        _close(self.transport)
+        deadline = started + REBOOT_TIMEOUT_S
+        problem = "the port did not open"
+        transport: Optional[SerialTransport] = None
+        for _ in range(REBOOT_ATTEMPTS):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(REBOOT_POLL_S)
+            try:
+                transport = transport or _open(self.port)
+                with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got instead
+                    transport.enter_raw_repl(soft_reset=False, timeout_overall=REPL_ATTEMPT_S)
+            except TransportError as e:  # open but no raw REPL yet (still booting): try again
+                problem = str(e)
+            except OSError as e:  # the port went away under us: open it again
+                problem = str(e)
+                _close(transport)
+                transport = None
+            else:
+                self.transport = transport
+                if self.eval_output("print(%r in globals())" % RESET_MARK):
+                    raise BoardError("%s: the board did not reset" % self.port)
+                return time.monotonic() - started
+        if transport is not None:
+            _close(transport)
+        raise BoardError("%s: the board was not back within %.0f s of its hard reset (%s)" % (
+            self.port, REBOOT_TIMEOUT_S, problem))
+
+
+def _open(port: str) -> SerialTransport:
+    return SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
+
+
+def _close(transport: Optional[SerialTransport]) -> None:
+    """Close a port that may be gone already (a board with its own USB that reset)."""
+    if transport is None:
+        return
+    try:
+        transport.close()
+    except OSError:
+        try:
+            transport.serial.close()
+        except OSError:
+            pass

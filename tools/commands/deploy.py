@@ -1,6 +1,7 @@
 """mqnode deploy: the node's code (compiled to .mpy), its board file and its config, onto a board
-over USB; only files whose sha256 differs are copied. Then a soft reset, and optionally a wait
-for the node's `online` on the broker."""
+over USB; only files whose sha256 differs are copied, with the node held in safe mode meanwhile
+(its watchdog would reset the board mid-copy: safe_mode.py). Then a soft reset, and optionally a
+wait for the node's `online` on the broker."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 
-from mqnode_tools import mpy, node_config
+from mqnode_tools import mpy, node_config, safe_mode
 from mqnode_tools.board_link import BoardError, BoardLink
 from mqnode_tools.boards import Board, BoardError as BoardFileError, load_board
 from mqnode_tools.broker_link import BrokerError, BrokerLink
@@ -30,6 +31,11 @@ mpy-cross, whose .mpy version must be the board's), /boot.py and /main.py as sou
 same sha256 are skipped; files under /lib/mqtt and /lib/mqnode that the build does not have
 (a stale .py would shadow its .mpy) are removed. Then a soft reset starts the node; with
 --broker, deploy waits for the node's `online` on <prefix>/<node_id>/status.
+
+A board that already has a node (a /main.py) is put in safe mode first (/safemode, then a hard
+reset: the node's watchdog would otherwise reset the board in the middle of the copy); the flag
+is removed once the files are there. If deploy fails after that, the board stays in safe mode
+and the next deploy takes it out.
 
 exit status: 0 deployed (and online, with --broker), 1 the board refused or did not answer, or
 the node did not come online, 2 bad input (unknown board, a config the node would refuse).
@@ -124,14 +130,21 @@ def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mp
     if args.broker and cfg is None:
         return fail("--broker needs the node's config (its node id and prefix): give --config", 2)
 
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
     items = build(board, args.build_dir, console)
     if args.config:
         items.append(Item("/config.json", args.config.read_bytes()))
         items.append(Item("/secrets.json", args.secrets.read_bytes() if args.secrets else b"{}\n"))
+    # Since the interrupt: a few round trips and a compile (a fraction of a second), well inside
+    # the node's 8 s watchdog. A dry run adds one more (the hashes) and changes nothing, so only
+    # a real deploy holds the node.
+    held = safe_mode.Hold(remove_flag=False) if args.dry_run else safe_mode.hold(link, say)
     try:
         on_board = link.hashes(MANAGED_DIRS, [i.path for i in items])
     except BoardError as e:
-        console.print("cannot hash on the board (%s): copying everything" % e, markup=False, highlight=False)
+        say("cannot hash on the board (%s): copying everything" % e)
         on_board = {}
     wanted = {i.path for i in items}
     changed = [i for i in items if on_board.get(i.path) != sha256(i.data)]
@@ -144,10 +157,14 @@ def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mp
         console.print("dry run: %d to copy, %d unchanged, %d to remove" % (
             len(changed), len(items) - len(changed), len(stale)), highlight=False)
         return 0
-    copy(link, changed, console)
-    link.remove(stale)
-    console.print("copied %d files (%d bytes), %d unchanged, %d stale removed" % (
-        len(changed), sum(len(i.data) for i in changed), len(items) - len(changed), len(stale)), markup=False, highlight=False)
+    try:
+        copy(link, changed, console)
+        link.remove(stale)
+        say("copied %d files (%d bytes), %d unchanged, %d stale removed" % (
+            len(changed), sum(len(i.data) for i in changed), len(items) - len(changed), len(stale)))
+        safe_mode.release(link, held, say)
+    except BoardError as e:
+        raise BoardError(str(e) + safe_mode.stuck_note(held))
     if args.no_reset:
         return 0
     return reset_and_wait(args, console, link, board, cfg)
