@@ -1,19 +1,22 @@
 """`mqnode provision`: config.json and secrets.json from flags (or prompts), checked by the node's
 own rules (lib/mqnode/config.py), written to the virtual board or a folder; values the node would
-refuse are refused with nothing written, and passwords never show in the output."""
+refuse are refused with nothing written, passwords never show in the output, and a person who
+takes longer to answer than the node's watchdog allows does not get the board reset under them."""
 from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
+from broker import Broker
 from mqnode_tools import node_config
 from mqnode_tools.cli import main
 from runtime import REPO
-from virtual_board import VirtualBoard, mpremote, virtual_board  # noqa: F401 (fixture)
+from virtual_board import START_TIMEOUT_S, VirtualBoard, mpremote, virtual_board  # noqa: F401 (fixture)
 
 BROKER_PASSWORD = "s3cret-broker-pw"
 WIFI_PASSWORD = "s3cret-wifi-pw"
@@ -113,3 +116,32 @@ def test_prompts_ask_without_echo_and_never_print_the_password(
     assert BROKER_PASSWORD not in printed.out + printed.err
     settings = node_config.check_files(out / "config.json", out / "secrets.json")
     assert settings["broker_password"] == BROKER_PASSWORD and settings["broker.host"] == "broker.lan"
+
+
+def test_a_slow_answer_on_a_board_whose_node_runs_a_watchdog(
+        tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Provision interrupts the node and then waits for a person; the node's watchdog (cut to
+    2.5 s here, 8 s on a board) does not: without safe mode the board resets into the node while
+    the WiFi password is typed, and the files never get written."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"node_id": "slow", "board": "sim",
+                                  "broker": {"host": broker.host, "port": broker.port}}))
+    with VirtualBoard(tmp_path / "board", watchdog_ms=2500) as board:
+        assert board.wait_output(b">>> ", START_TIMEOUT_S), board.report()
+        assert main(["deploy", "--port", board.port, "--config", str(config), "--broker",
+                     "%s:%d" % (broker.host, broker.port), "--wait-online", "20"]) == 0, board.report()
+        monkeypatch.delenv("MQNODE_WIFI_PASSWORD", raising=False)
+        monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+        monkeypatch.setattr("getpass.getpass", lambda q: time.sleep(3.5) or WIFI_PASSWORD)
+        capsys.readouterr()
+        since = len(board.boots)
+        status = main(["provision", "--port", board.port, "--node-id", "slow", "--board", "sim",
+                       "--broker", "%s:%d" % (broker.host, broker.port), "--wifi-ssid", "home"])
+        printed = capsys.readouterr()
+        assert status == 0, printed.out + printed.err + board.report()
+        assert "watchdog" not in board.boots, board.report()
+        settings = node_config.check_files(board.root / "config.json", board.root / "secrets.json")
+        assert settings["wifi.ssid"] == "home" and settings["wifi_password"] == WIFI_PASSWORD
+        assert not (board.root / "safemode").exists()
+        assert "safe mode off" in printed.out, printed.out
+        assert board.wait_boot("soft-friendly", since, START_TIMEOUT_S), board.report()  # the node starts

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from mqnode_tools import node_config
+from mqnode_tools import node_config, safe_mode
 from mqnode_tools.board_link import BoardError, BoardLink
 from mqnode_tools.boards import BoardError as BoardFileError, board_names, load_board
 
@@ -20,6 +20,9 @@ Passwords are never flags (they would stay in the shell history and show in ps):
 MQNODE_BROKER_PASSWORD / MQNODE_WIFI_PASSWORD, or a prompt that does not echo, and are never
 printed. Nothing is written unless the node would accept every value (lib/mqnode/config.py).
 On a board, the node is soft-reset afterwards so it starts with the new files (--no-reset: not).
+Before the first question on a board that has a node, the node is put in safe mode (a hard reset
+with /safemode, removed afterwards): an answer may take longer than the node's watchdog, which
+would reset the board under provision.
 
 exit status: 0 written, 1 the board did not answer, 2 a value the node would refuse (or missing).
 
@@ -84,22 +87,31 @@ def run(args: argparse.Namespace) -> int:
     except BoardError as e:
         return fail(str(e), 1)
     with link:
+        held = safe_mode.Hold(remove_flag=False)
         try:
             deployed = link.eval_output(LIST_BOARDS)
+
+            def hold() -> None:  # before the first question: the node's watchdog does not wait for answers
+                nonlocal held
+                held = safe_mode.hold(link, print)
+
+            ask.before_asking = hold
             try:
                 config, secrets = build(args, ask, deployed)
             except Refused as e:
+                safe_mode.release(link, held, print)
                 return fail(str(e), 2)
             if config["board"] not in deployed:
                 print("note: the board has no /boards/%s.json yet: `mqnode deploy` puts it there" % config["board"])
             link.write("/config.json", node_config.dump(config).encode())
             link.write("/secrets.json", node_config.dump(secrets).encode())
             report(config, secrets, "%s:/config.json and :/secrets.json" % args.port)
+            safe_mode.release(link, held, print)
             if not args.no_reset:
                 link.soft_reset()
                 print("soft reset: the node starts with its new configuration")
         except BoardError as e:
-            return fail(str(e), 1)
+            return fail(str(e) + safe_mode.stuck_note(held), 1)
     return 0
 
 
@@ -108,12 +120,19 @@ class Asker:
 
     def __init__(self, interactive: bool) -> None:
         self.interactive = interactive
+        self.before_asking: Optional[Callable[[], None]] = None  # called once, before the first question
+
+    def _first(self) -> None:
+        if self.before_asking is not None:
+            before, self.before_asking = self.before_asking, None
+            before()
 
     def value(self, current: Optional[str], question: str, flag: str) -> str:
         if current:
             return current
         if not self.interactive:
             raise Refused("%s is required (stdin is not a terminal, so it was not asked for)" % flag)
+        self._first()
         answer = input(question + ": ").strip()
         if not answer:
             raise Refused("%s is required" % flag)
@@ -125,6 +144,7 @@ class Asker:
             return os.environ[env]
         if not self.interactive:
             return None
+        self._first()
         return getpass.getpass(question + ": ") or None
 
 
