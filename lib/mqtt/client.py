@@ -10,7 +10,7 @@ resends what was in flight and restores subscriptions. Nothing QoS 1/2 is droppe
 what cannot be sent waits in the session's outbox (and in `store`, a file, if one is given).
 """
 from .backoff import STABLE_MS, delay_ms
-from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms
+from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms, tidy_heap
 from .errors import MQTTException, MQTTTimeout, ProtocolError, SubscribeRefused
 from .link import open_link
 from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
@@ -190,6 +190,7 @@ class MQTTClient:
             raise
         self._present = ev[1]
         self._up_since = ticks_ms()
+        tidy_heap()  # the garbage connecting left around the socket that stays
         if self.on_connect:
             self.on_connect(ev[1])
 
@@ -339,3 +340,6 @@ class MQTTClient:
             raise OSError("connection closed by the broker")
         s.receive_data(self._view[:n] if n < _CHUNK else self._buf, ticks_ms())
         return s.next_event()
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

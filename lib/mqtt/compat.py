@@ -13,10 +13,26 @@ import sys
 MICROPYTHON = sys.implementation.name == "micropython"
 
 if MICROPYTHON:
+    import gc
     from micropython import const
     from random import getrandbits
     from sys import print_exception
     from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+    def tidy_heap():
+        """Collect garbage now, on a small heap: called last by each module, and after connecting.
+
+        Both leave a burst of garbage between objects that stay. Loading a .mpy leaves about 50
+        bytes per function between the code it keeps (measured on the Unix port: 0.3-2.8 KB per
+        module of ours), and opening a connection about 4 KB around the streams and tasks that
+        stay. Collected at once, those holes take the next small objects; left until the heap
+        fills, they stay as hundreds of 1-3 block gaps. In a 64 KiB heap the asyncio client
+        could then take no payload above 768 B after connecting, with 13 KB free (4 KB with
+        this). A heap above 512 KiB (a board with PSRAM) is skipped: a collection there costs
+        tens of ms, and fragmentation does not bite.
+        """
+        if gc.mem_free() + gc.mem_alloc() <= 524288:
+            gc.collect()
 
     def stream_read(stream, buf):
         """Awaitable: read what an asyncio stream has into buf; the count, 0 at end of stream.
@@ -72,5 +88,7 @@ if MICROPYTHON:
 else:
     from .cpython import (  # the same names, for CPython: a board never loads that file
         body_view, const, getrandbits, irq_flag, print_exception, release, sleep_ms, str_bytes, stream_flushed,
-        stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms,
+        stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms, tidy_heap,
     )
+
+tidy_heap()

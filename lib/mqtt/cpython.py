@@ -89,6 +89,10 @@ def release(name):
     """A no-op here: CPython has RAM to spare, and re-importing costs time."""
 
 
+def tidy_heap():
+    """A no-op here: CPython's heap does not fragment the way a board's does."""
+
+
 # --- the blocking client's link ------------------------------------------------------------
 
 _WOULD_BLOCK = (socket.timeout, BlockingIOError, _ssl.SSLWantReadError)

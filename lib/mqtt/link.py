@@ -7,7 +7,7 @@ loads this module: the asyncio client uses asyncio's streams.
 """
 import socket
 
-from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
+from .compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms, tidy_heap
 from .errors import MQTTTimeout
 
 # Linux and lwIP share these numbers; MicroPython's socket module does not export them.
@@ -89,3 +89,6 @@ def open_link(host, port, ssl_context, timeout_ms):
             raise MQTTTimeout("connect to %s:%d: no answer within %d ms" % (host, port, timeout_ms))
         raise
     return Link(sock)
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

@@ -9,7 +9,7 @@ client never loads it.
 MQTT 5 fits this shape: a `level` argument would add properties after each variable header and
 reason codes to the acks, without changing the callers' structure.
 """
-from .compat import const
+from .compat import const, tidy_heap
 from .errors import ProtocolError
 
 # Packet types, the high nibble of the first byte [MQTT-2.2.1].
@@ -273,3 +273,6 @@ def decode_suback(body):
 def decode_empty(kind, body):
     if len(body):
         raise ProtocolError("packet type %d: %d bytes, not 0" % (kind, len(body)))
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

@@ -37,7 +37,7 @@ Events are tuples whose first item is the packet type they came from (packet.PUB
 Acknowledgements for unknown ids are returned too (the driver ignores ids it does not wait for),
 never an error: brokers may repeat them after a reconnect.
 """
-from .compat import body_view, const, str_bytes, ticks_diff
+from .compat import body_view, const, str_bytes, ticks_diff, tidy_heap
 from .errors import ConnectionRefused, MQTTException, ProtocolError
 from .packet import (
     check_flags, decode_ack, decode_connack, decode_empty, decode_publish, decode_suback,
@@ -53,6 +53,7 @@ MAX_INFLIGHT = const(16)  # outgoing QoS 1/2 flows at once; mosquitto's default 
 # max_inflight_messages (20) after reconnects (200+ seen): the bound is for a broker gone wrong.
 MAX_HELD = const(256)
 OUT_RESERVE = const(512)  # bytes the output buffer holds from the start
+IN_ROOM_FROM = const(1024)  # a packet arriving larger than this gets the input buffer's room at once
 # A payload this long or longer is not copied into out: the driver writes it from the caller's
 # buffer (pieces()), so sending a large message needs one copy of it in RAM, not two.
 PASSTHROUGH = const(256)
@@ -103,6 +104,7 @@ class Session:
         self.passthrough = []  # (offset in out, payload): payloads to write after out[:offset]
         self.connected = False
         self._in = bytearray()
+        self._room = 0  # the capacity _make_room gave _in (MicroPython keeps it when truncating)
         self._pos = 0  # start of the first unparsed byte in _in
         self._pid = 0
         self.flows = []  # outgoing QoS 1/2 flows, oldest first
@@ -136,6 +138,7 @@ class Session:
         user = None if user is None else utf8(user, "user")
         password = None if password is None else _binary(password, "password")
         self._in = bytearray()
+        self._room = 0
         self._pos = 0
         self._skip = 0
         self._clean = clean_session
@@ -357,7 +360,7 @@ class Session:
         if span[1] - span[0] > self.max_packet:
             return self._oversized(first, span)
         if span[1] > len(buf):
-            return None
+            return self._make_room(start, span[1])
         start = span[1]  # where the next packet begins
         body = body_view(buf, span[0], start)
         span = self._handle(first, body)  # span now holds the event: a separate local would push
@@ -368,6 +371,20 @@ class Session:
         else:
             self._pos = start
         return span
+
+    def _make_room(self, start, end):
+        """The packet at _in[start:end] is still arriving: when large, give _in room for all of it
+        at once. Left to grow chunk by chunk, _in is reallocated every time, each time into a
+        block larger than the last, which a fragmented board heap soon lacks; with the payload's
+        own copy on delivery, receiving then took about three times the message. Returns None,
+        next_event's answer until the rest arrives."""
+        if end - start > IN_ROOM_FROM and end - start > self._room:
+            buf = bytearray(end - start)
+            buf[0:] = body_view(self._in, start, len(self._in))  # len: what arrived; the rest is room
+            self._in = buf
+            self._pos = 0
+            self._room = end - start
+        return None
 
     def _oversized(self, first, span):
         """A PUBLISH above max_packet: read as far as its packet id, acknowledged, and discarded
@@ -562,3 +579,6 @@ def _binary(p, what):
     if len(p) > 65535:
         raise ValueError("%s: %d bytes > 65535" % (what, len(p)))
     return p
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

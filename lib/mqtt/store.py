@@ -18,7 +18,7 @@ import os
 import struct
 from binascii import crc32
 
-from .compat import const, ticks_ms
+from .compat import const, ticks_ms, tidy_heap
 
 _MAGIC = b"MQS1"
 _HEAD = ">BHHI"
@@ -120,3 +120,6 @@ def _parse(data):
         i += tlen + plen
         records.append((pid, flags & 3, flags >> 2 & 3, topic, payload, flags >> 4 & 1))
     return records
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

@@ -1,4 +1,5 @@
 """Topic names and topic filters: the spec's rules for each, and matching one against the other."""
+from .compat import tidy_heap
 from .packet import utf8
 
 
@@ -46,3 +47,6 @@ def matches(f, t):
         if i >= len(tl) or (level != b"+" and level != tl[i]):
             return False
     return len(fl) == len(tl)
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board

@@ -3,6 +3,7 @@
 packet.well_formed answers for ASCII itself and loads this module only for the first string with
 a byte above 0x7F, so a node whose topics are ASCII never pays for it.
 """
+from .compat import tidy_heap
 
 
 def well_formed_utf8(b):
@@ -34,3 +35,6 @@ def well_formed_utf8(b):
                 return False
         i += k + 1
     return True
+
+
+tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board
