@@ -154,13 +154,18 @@ class FakeWLAN:
     """network.WLAN's station: status() answers from a script, one entry a poll, the last one
     repeating; an entry of None means connected."""
 
-    def __init__(self, script: List[Any], connect_error: Exception | None = None) -> None:
+    def __init__(self, script: List[Any], connect_error: Exception | None = None, pm_none: int | None = None) -> None:
         self.script = list(script)
         self.connect_error = connect_error
         self.calls: List[str] = []
+        if pm_none is not None:  # WLAN.PM_NONE: MicroPython 1.21 and later
+            self.PM_NONE = pm_none
 
     def active(self, on: bool) -> None:
         self.calls.append("active")
+
+    def config(self, **kwargs: int) -> None:
+        self.calls.append(" ".join(["config"] + ["%s=%#x" % kv for kv in sorted(kwargs.items())]))
 
     def connect(self, ssid: str, password: str) -> None:
         self.calls.append("connect")
@@ -184,7 +189,8 @@ class FakeWLAN:
         return ("192.168.1.23", "255.255.255.0", "192.168.1.1", "192.168.1.1")
 
 
-def _wifi(hardware: Any, monkeypatch: pytest.MonkeyPatch, chip: str, wlan: FakeWLAN, timeout_ms: int = 2000) -> Any:
+def _wifi(hardware: Any, monkeypatch: pytest.MonkeyPatch, chip: str, wlan: FakeWLAN, timeout_ms: int = 2000,
+          **options: Any) -> Any:
     # Each port's own STAT_* numbers: ports/esp32/modnetwork_globals.h, ports/rp2/mpconfigport.h.
     stat = {"esp32": (202, 201, 203), "rp2040": (-3, -2, -1)}[chip]
     for name, value in zip(("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"), stat):
@@ -193,7 +199,7 @@ def _wifi(hardware: Any, monkeypatch: pytest.MonkeyPatch, chip: str, wlan: FakeW
     hardware.network.WLAN = lambda itf: wlan
     monkeypatch.setattr(hardware, "CHIP", chip)
     monkeypatch.setattr(asyncio, "sleep_ms", lambda ms: asyncio.sleep(ms / 1000), raising=False)
-    return asyncio.run(hardware.wifi_connect("home", "secret", timeout_ms))
+    return asyncio.run(hardware.wifi_connect("home", "secret", timeout_ms, **options))
 
 
 def test_hardware_wifi_esp32_waits_through_a_failure_status(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,6 +227,23 @@ def test_hardware_wifi_pico_w_stops_at_a_failed_join(board_hardware: Any, monkey
     wlan = FakeWLAN([1, -3])
     with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)"):
         _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)
+
+
+@pytest.mark.parametrize("pm_none, asked", [(0x10, "pm=0x10"), (None, "pm=0xa11140")], ids=["PM_NONE", "before-1.21"])
+def test_hardware_wifi_pico_w_always_on_turns_power_save_off_a_battery_wake_keeps_it(
+    board_hardware: Any, monkeypatch: pytest.MonkeyPatch, pm_none: Any, asked: str
+) -> None:
+    """active(True) puts the CYW43 in its default power save (CYW43_DEFAULT_PM, PM2), in which
+    an incoming packet can wait up to ~200 ms: an always-on node asks for none after it, with
+    WLAN.PM_NONE where the firmware has it (1.21+) and mqtt_as's 0xA11140 before. A battery
+    wake leaves the chip's default."""
+    wlan = FakeWLAN([1, None], pm_none=pm_none)
+    assert _wifi(board_hardware, monkeypatch, "rp2040", wlan, power_save=False) == "192.168.1.23"
+    assert wlan.calls == ["active", "config " + asked, "connect"]
+    monkeypatch.setattr(board_hardware, "_wlan", None)  # the next boot, in battery mode
+    wlan = FakeWLAN([1, None], pm_none=pm_none)
+    assert _wifi(board_hardware, monkeypatch, "rp2040", wlan, power_save=True) == "192.168.1.23"
+    assert wlan.calls == ["active", "connect"]
 
 
 def test_hardware_rp2_deepsleep_powers_wifi_down_caps_the_time_and_is_told_from_a_watchdog(

@@ -145,7 +145,7 @@ def wifi_up():
     return _wlan is not None and _wlan.isconnected()
 
 
-async def wifi_connect(ssid, password, timeout_ms):
+async def wifi_connect(ssid, password, timeout_ms, power_save=True):
     """Join the network; returns the IP address, or raises OSError naming the status.
 
     The Pico W's CYW43 ends a join that failed (status -3 wrong password, -2 no AP, -1 failed),
@@ -154,6 +154,13 @@ async def wifi_connect(ssid, password, timeout_ms):
     before a good connection, and status() keeps reporting the last failure after a new
     connect() until an IP arrives. There only the timeout ends an attempt. Names come from
     network.STAT_*, which each port defines with its own numbers.
+
+    power_save=False (the always-on node) turns the Pico W's WiFi power saving off. active(True)
+    puts the CYW43 in PM2 (cyw43_wifi_set_up sets CYW43_DEFAULT_PM), where the chip sleeps when
+    idle and a packet to it can wait ~200 ms (cyw43-driver 6a05a0d), so the mode is set after
+    it. WLAN.PM_NONE came in 1.21 (extmod/network_cyw43.c); 1.20 takes mqtt_as's 0xA11140, the
+    same mode 0. Idle, it draws ~36 mA instead of ~2: a battery wake keeps the default. The
+    ESP32 stays in ESP-IDF's default, WIFI_PS_MIN_MODEM (WLAN.PM_PERFORMANCE).
     """
     import asyncio
 
@@ -161,6 +168,8 @@ async def wifi_connect(ssid, password, timeout_ms):
     if _wlan is None:
         _wlan = network.WLAN(network.STA_IF)
     _wlan.active(True)
+    if not power_save and CHIP == "rp2040":
+        _wlan.config(pm=getattr(_wlan, "PM_NONE", 0xA11140))
     if not _wlan.isconnected():
         try:
             _wlan.connect(ssid, password)

@@ -126,7 +126,8 @@ class Node:
         delay = 1
         while True:
             try:
-                self.ip = await self.hw.wifi_connect(self.cfg["wifi.ssid"], self.cfg["wifi_password"], 15000)
+                self.ip = await self.hw.wifi_connect(
+                    self.cfg["wifi.ssid"], self.cfg["wifi_password"], 15000, self.cfg["battery"])
                 self._joining = False
                 return
             except OSError as e:
