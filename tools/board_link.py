@@ -102,16 +102,45 @@ class BoardLink:
     def __init__(self, port: str, soft_reset: bool = True) -> None:
         """Opens the port and stops whatever runs (Ctrl-C) for the raw REPL; with `soft_reset`,
         from a clean interpreter (boot.py runs again, main.py does not) so the node's RAM is free."""
+        self.port = port
         try:
             self.transport = _open(port)
         except TransportError as e:
             raise BoardError("%s: %s" % (port, e))
-        self.port = port
         try:
             self.transport.enter_raw_repl(soft_reset=soft_reset)
         except TransportError as e:
-            self.transport.close()
+            _close(self.transport)
             raise BoardError("%s: no MicroPython raw REPL (%s)" % (port, e))
+        except OSError as e:
+            # The port went away under us: the board reset while we connected (its node's
+            # watchdog, which stops being fed at our Ctrl-C, or a button). Once it is back, again.
+            _close(self.transport)
+            self.transport = self._reconnect(time.monotonic(), str(e), soft_reset)
+
+    def _reconnect(self, started: float, problem: str, soft_reset: bool) -> SerialTransport:
+        """The port opened again and in the raw REPL, tried until REBOOT_TIMEOUT_S after `started`."""
+        deadline = started + REBOOT_TIMEOUT_S
+        transport: Optional[SerialTransport] = None
+        for _ in range(REBOOT_ATTEMPTS):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(REBOOT_POLL_S)
+            try:
+                transport = transport or _open(self.port)
+                with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got instead
+                    transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=REPL_ATTEMPT_S)
+            except TransportError as e:  # open but no raw REPL yet (still booting): try again
+                problem = str(e)
+            except OSError as e:  # the port went away under us: open it again
+                problem = str(e)
+                _close(transport)
+                transport = None
+            else:
+                return transport
+        if transport is not None:
+            _close(transport)
+        raise BoardError("%s: the board was not back within %.0f s (%s)" % (self.port, REBOOT_TIMEOUT_S, problem))
 
     def close(self) -> None:
         try:
@@ -205,32 +234,10 @@ class BoardLink:
         except (TransportError, OSError):
             pass  # the board may be gone before its "OK" reaches us; RESET_MARK tells below
         _close(self.transport)
-        deadline = started + REBOOT_TIMEOUT_S
-        problem = "the port did not open"
-        transport: Optional[SerialTransport] = None
-        for _ in range(REBOOT_ATTEMPTS):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(REBOOT_POLL_S)
-            try:
-                transport = transport or _open(self.port)
-                with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got instead
-                    transport.enter_raw_repl(soft_reset=False, timeout_overall=REPL_ATTEMPT_S)
-            except TransportError as e:  # open but no raw REPL yet (still booting): try again
-                problem = str(e)
-            except OSError as e:  # the port went away under us: open it again
-                problem = str(e)
-                _close(transport)
-                transport = None
-            else:
-                self.transport = transport
-                if self.eval_output("print(%r in globals())" % RESET_MARK):
-                    raise BoardError("%s: the board did not reset" % self.port)
-                return time.monotonic() - started
-        if transport is not None:
-            _close(transport)
-        raise BoardError("%s: the board was not back within %.0f s of its hard reset (%s)" % (
-            self.port, REBOOT_TIMEOUT_S, problem))
+        self.transport = self._reconnect(started, "the port did not open", False)
+        if self.eval_output("print(%r in globals())" % RESET_MARK):
+            raise BoardError("%s: the board did not reset" % self.port)
+        return time.monotonic() - started
 
 
 def _open(port: str) -> SerialTransport:
