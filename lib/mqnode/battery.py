@@ -20,7 +20,7 @@ COLLECT_MS = 300  # how long to wait for commands queued while asleep
 async def run(node):
     hw = node.hw
     kept = _load_rtc(hw)
-    for w in node.switches:  # the relay keeps its state through sleep, as the broker believes it
+    for w in node.switches:  # back to the state kept over the sleep (the pin itself lost it)
         if w.name in kept["switches"]:
             w.set(kept["switches"][w.name])
     base = len(node.base) + 1
@@ -65,7 +65,7 @@ async def _wake(node, readings):
                 await node.handle(m.topic, m.payload)
             else:
                 await asyncio.sleep(0.02)
-        for w in node.switches:  # after the commands: the state the relay keeps while asleep
+        for w in node.switches:  # after the commands: the state kept for the next wake
             await node.publish_switch(w)
     finally:
         await c.disconnect()
