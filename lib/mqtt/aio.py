@@ -23,9 +23,7 @@ from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 _READ = const(512)  # bytes per read: one buffer, allocated once per client
 INCOMING = const(32)  # default bound of the incoming message queue
 
-# Packet types as in packet.py, private here so that MicroPython inlines them: an imported name
-# costs a dictionary entry and a lookup, and `kind in (PUBACK, ...)` over imported names builds
-# a tuple on the heap for every packet.
+# Packet types as in packet.py, private so that MicroPython inlines them (session.py says why).
 _PUBLISH = const(3)
 _PUBACK = const(4)
 _PUBCOMP = const(7)

@@ -18,9 +18,7 @@ from .session import MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 _CHUNK = const(512)  # bytes read per recv: small enough for a board, one PUBACK or many
 _IDLE_MS = const(60000)  # wait_msg() with neither timeout nor keepalive still wakes this often
 
-# Packet types as in packet.py, private here so that MicroPython inlines them: an imported name
-# costs a dictionary entry and a lookup, and `kind in (PUBACK, ...)` over imported names builds
-# a tuple on the heap for every packet.
+# Packet types as in packet.py, private so that MicroPython inlines them (session.py says why).
 _CONNACK = const(2)
 _PUBLISH = const(3)
 _PUBACK = const(4)
