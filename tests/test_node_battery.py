@@ -9,15 +9,20 @@ same folder, without waiting out the sleep.
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from pathlib import Path
 from typing import List
 
 import pytest
 
 from broker import Broker, free_ports
 from node_observer import on
+from runtime import LIB, REPO
 from sim_node import (  # noqa: F401 (fixtures)
     EXIT_DEEPSLEEP, NodeFactory, NodeProcess, ObserverFactory, make_node, observe,
 )
+from virtual_board import START_TIMEOUT_S, VirtualBoard
 
 SLEEP_S = 1
 AWAKE_S = 5
@@ -25,6 +30,23 @@ BATTERY = {"battery": True, "sleep_s": SLEEP_S, "awake_s": AWAKE_S}
 WAKE_TIMEOUT_S = AWAKE_S + 5.0  # awake_s bounds the wake; the rest is process start and exit
 DELIVERY_TIMEOUT_S = 5.0
 ESP32_RTC_MEMORY_BYTES = 2048  # MICROPY_HW_RTC_USER_MEM_MAX, ports/esp32: RTC.memory() refuses more
+HANG_S = 60  # a simulated WiFi call that hangs: far past any budget here; the test ends it first
+# The virtual board's watchdog: battery.py asks for WAKE_WDT_MS (4 s) and feeds every second;
+# the board cuts the timeout to this, so a hung wake is reset within 2.5 s.
+WATCHDOG_MS = 2500
+
+
+def hang_next_wifi_join(folder: Path) -> None:
+    """The next wifi_connect of the sim board in this folder blocks its interpreter for HANG_S
+    (lib/mqnode/hardware_sim.py), as a WiFi driver call that never returns does."""
+    (folder / "hang_wifi").write_text(str(HANG_S))
+
+
+def kept_readings(rtc_file: Path) -> List[List[str]]:
+    try:
+        return json.loads(rtc_file.read_bytes() or b"{}").get("readings", [])
+    except (OSError, ValueError):
+        return []  # not there yet, or caught half-written
 
 
 def wake(node: NodeProcess) -> int:
@@ -167,3 +189,76 @@ def test_info_reports_deepsleep_as_reset_cause_after_a_wake(make_node: NodeFacto
 
     assert first["reset_cause"] == "power-on"
     assert second["reset_cause"] == "deepsleep"
+
+
+def test_readings_are_in_rtc_memory_before_the_connect_and_survive_a_reset_there(
+    make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    """Written ahead: while the wake is stuck joining WiFi, RTC memory already holds its reading.
+    The process is killed there (a reset, a brown-out), and the next wake delivers it."""
+    node = make_node(start=False, **BATTERY)
+    state = node.topic("sensor/temperature/state")
+    live = observe([state, node.topic("info")])
+    hang_next_wifi_join(node.folder)
+    node.start()
+
+    deadline = time.monotonic() + WAKE_TIMEOUT_S
+    while not kept_readings(node.rtc_file) and time.monotonic() < deadline and node.running:
+        time.sleep(0.05)
+    kept = kept_readings(node.rtc_file)
+    assert [topic for topic, _ in kept] == ["sensor/temperature/state"], node.stdout() + node.errors()
+    assert "wifi_connect: hanging" in node.stdout()  # it is before the connect
+    assert node.running
+    node.run.process.kill()  # the reset in the middle of the wake
+    node.run.process.wait(5)
+
+    assert wake(node) == SLEEP_S * 1000
+    live.wait(on(node.topic("info")), DELIVERY_TIMEOUT_S)  # published after the readings
+    delivered = [m.text for m in live.messages(on(state))]
+    assert len(delivered) == 2 and delivered[0] == kept[0][1], live.summary()  # the lost wake's first
+    assert kept_readings(node.rtc_file) == []
+
+
+def battery_board(root: Path, broker: Broker, node_id: str) -> VirtualBoard:
+    """A virtual board with a hardware watchdog whose "/" holds the battery node as a board does:
+    main.py, config.json, boards/sim.json and lib/ (as sources: the Unix port compiles them)."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "firmware" / "main.py", root / "main.py")
+    (root / "boards").mkdir()
+    shutil.copy(REPO / "boards" / "sim.json", root / "boards" / "sim.json")
+    shutil.copytree(LIB, root / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    config = {"node_id": node_id, "board": "sim", "broker": {"host": broker.host, "port": broker.port},
+              "keepalive_s": 5, **BATTERY}
+    (root / "config.json").write_text(json.dumps(config))
+    # boots: the hung wake, the one after the watchdog's reset, the wake that delivers; no more
+    return VirtualBoard(root, watchdog_ms=WATCHDOG_MS, max_boots=3)
+
+
+def test_a_wake_that_blocks_the_event_loop_is_reset_by_the_watchdog_and_nothing_is_lost(
+    broker: Broker, tmp_path: Path, observe: ObserverFactory
+) -> None:
+    """wait_for cannot end a wake whose event loop is blocked (a WiFi call that hangs): the
+    hardware watchdog does, within its timeout, far inside the hang. The boot after the
+    watchdog's reset goes straight back to sleep (the backoff of a failed wake), and the next
+    wake sends the hung wake's reading and its own."""
+    node_id = "vb-battery-%d" % time.monotonic_ns()
+    root = tmp_path / "board"
+    board = battery_board(root, broker, node_id)
+    state = "mqnode/%s/sensor/temperature/state" % node_id
+    live = observe([state, "mqnode/%s/info" % node_id])
+    hang_next_wifi_join(root)
+    started = time.monotonic()
+    board.start()
+    try:
+        assert board.wait_boot("watchdog", 1, START_TIMEOUT_S + AWAKE_S), board.report()
+        assert time.monotonic() - started < AWAKE_S + WATCHDOG_MS / 1000 + 3, board.report()  # not HANG_S
+        assert board.wait_boots(3, WAKE_TIMEOUT_S), board.report()
+        assert board.boots == ["power", "watchdog", "deepsleep"], board.report()
+        assert b"deepsleep %d" % (2 * SLEEP_S * 1000) in board.serial_log, board.report()  # backing off
+        live.wait(on("mqnode/%s/info" % node_id), WAKE_TIMEOUT_S)
+        delivered = live.messages(on(state))
+        assert len(delivered) == 2, live.summary() + board.report()  # the hung wake's and this one's
+        assert board.wait_output(b"deepsleep %d" % (SLEEP_S * 1000), WAKE_TIMEOUT_S), board.report()
+    finally:
+        board.stop()
+    assert kept_readings(root / "rtc.bin") == []

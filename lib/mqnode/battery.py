@@ -3,6 +3,14 @@
 A wake reads the sensors, connects, publishes (readings kept from failed wakes first), takes the
 commands queued while asleep, disconnects and deep-sleeps, all within awake_s. While WiFi or the
 broker is unreachable, the readings wait in RTC memory and the sleeps grow (2x, 4x, 8x sleep_s).
+
+RTC memory is written ahead: before the connect it already holds this wake's readings and the
+backoff of a failed wake, and each reading leaves it once its PUBACK is in. A reset at any point
+of the wake (the watchdog's, a brown-out) loses no reading and repeats only unacknowledged ones.
+
+The budget is hard on the ESP32: wait_for cannot end a wake whose event loop is blocked (a
+blocking getaddrinfo inside open_connection, a WiFi call that hangs), so the hardware watchdog
+backs it up, fed only while the wake is within awake_s (_feed).
 """
 import asyncio
 import json
@@ -15,37 +23,65 @@ from .node import log
 KEPT_READINGS = 16  # readings kept in RTC memory while unreachable ...
 RTC_BYTES = 2000  # ... within the ESP32's 2048 bytes of RTC memory, whatever the names' lengths
 COLLECT_MS = 300  # how long to wait for commands queued while asleep
+WAKE_WDT_MS = 4000  # a blocked event loop, or a wake past awake_s, is reset this long after
+FEED_MS = 1000
 
 
 async def run(node):
     hw = node.hw
+    start = ticks_ms()
+    if hw.reset_cause() == "watchdog":  # the last wake hung: its readings are kept, the sleep first
+        kept = _load_rtc(hw)
+        log("the last wake was reset by the watchdog; keeping %d readings" % len(kept["readings"]))
+        hw.deepsleep(node.cfg["sleep_s"] * (1 << kept["fails"]) * 1000)
+    # Not on the RP2040: its watchdog cannot be stopped and keeps counting through the light
+    # sleep that rp2's deepsleep() is (ports/rp2/modmachine.c, mp_machine_lightsleep: only
+    # RP2350 needed the watchdog's clock enabled, micropython 434b9da), so at 8.4 s at most
+    # (ports/rp2/machine_wdt.c, WDT_TIMEOUT_MAX) it would end every sleep; before that commit
+    # (MicroPython 1.29) a timeout in light sleep even hangs the chip at power-on
+    # (micropython#17228). The ESP32's deep sleep powers the task watchdog down
+    # (ports/esp32/modmachine.c, esp_deep_sleep_start) and the wake is a fresh boot.
+    wdt = hw.watchdog(WAKE_WDT_MS) if hw.CHIP != "rp2040" else None
+    if wdt:
+        asyncio.create_task(_feed(wdt, start, node.cfg["awake_s"] * 1000))
     kept = _load_rtc(hw)
     for w in node.switches:  # back to the state kept over the sleep (the pin itself lost it)
         if w.name in kept["switches"]:
             w.set(kept["switches"][w.name])
     base = len(node.base) + 1
     # Kept by topic below the node (sensor/temperature/state), not the full topic: RTC is small.
-    readings = [(t[base:], v) for t, v in await node.read_sensors()]
+    kept["readings"] += [(t[base:], v) for t, v in await node.read_sensors()]
+    fails = kept["fails"]
+    kept["fails"] = min(fails + 1, 3)  # what the next wake finds if this one ends in a reset
+    _save(hw, node, kept)
     try:
-        await asyncio.wait_for(_wake(node, kept["readings"] + readings), node.cfg["awake_s"])
+        await asyncio.wait_for(_wake(node, kept), node.cfg["awake_s"])
         kept["fails"] = 0
-        kept["readings"] = []
         sleep_s = node.cfg["sleep_s"]
     except (OSError, MQTTException, asyncio.TimeoutError) as e:
-        kept["fails"] = min(kept["fails"] + 1, 3)
-        kept["readings"] = (kept["readings"] + readings)[-KEPT_READINGS:]
         log("wake failed (%r); keeping %d readings" % (e, len(kept["readings"])))
         sleep_s = node.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
+    _save(hw, node, kept)
+    hw.deepsleep(sleep_s * 1000)
+
+
+async def _feed(wdt, start, budget_ms):
+    while ticks_diff(ticks_ms(), start) < budget_ms:
+        wdt.feed()
+        await asyncio.sleep_ms(FEED_MS)
+
+
+def _save(hw, node, kept):
+    del kept["readings"][:-KEPT_READINGS]
     kept["switches"] = {w.name: w.state for w in node.switches}
     data = json.dumps(kept).encode()
     while len(data) > RTC_BYTES and kept["readings"]:
         kept["readings"].pop(0)  # the oldest reading goes first
         data = json.dumps(kept).encode()
     hw.rtc_memory(data)
-    hw.deepsleep(sleep_s * 1000)
 
 
-async def _wake(node, readings):
+async def _wake(node, kept):
     await node.join_wifi()
     c = node.client = node.make_client(reconnect=False)
     present = await c.connect()
@@ -54,8 +90,11 @@ async def _wake(node, readings):
         if not present:
             await c.subscribe(node.base + "/switch/+/set", 1)
             await node.publish_discovery()
-        for suffix, payload in readings:
-            await c.publish(node.base + "/" + suffix, payload, qos=1, retain=True)
+        readings = kept["readings"]  # the same list as _save's (it trims it in place)
+        while readings:
+            await c.publish(node.base + "/" + readings[0][0], readings[0][1], qos=1, retain=True)
+            readings.pop(0)  # acknowledged: a reset from here on does not send it again
+            _save(node.hw, node, kept)
         await node.publish_info()
         # Commands sent while we slept arrive right after CONNACK (persistent session).
         deadline = ticks_add(ticks_ms(), COLLECT_MS)
@@ -74,7 +113,7 @@ async def _wake(node, readings):
 def _load_rtc(hw):
     try:
         kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": int(kept.get("fails", 0)), "readings": [tuple(r) for r in kept.get("readings", [])],
+        return {"fails": int(kept.get("fails", 0)), "readings": [list(r) for r in kept.get("readings", [])],
                 "switches": dict(kept.get("switches", {}))}
     except (ValueError, TypeError, AttributeError):
         return {"fails": 0, "readings": [], "switches": {}}  # unreadable RTC memory: start afresh

@@ -100,11 +100,21 @@ _cause = None
 
 
 def reset_cause():
-    """'deepsleep' when the last run ended in deepsleep() (its marker file), else 'power-on'."""
+    """'watchdog' when the interpreter's machine says so (the virtual board's, after its launcher
+    reset a boot that stopped feeding), 'deepsleep' when the last run ended in deepsleep() (its
+    marker file), else 'power-on'."""
     global _cause
     if _cause is None:
         import os
 
+        try:
+            import machine
+
+            if machine.reset_cause() == machine.WDT_RESET:
+                _cause = "watchdog"
+                return _cause
+        except (ImportError, AttributeError):
+            pass  # the Unix port's machine and CPython know no reset causes
         try:
             os.remove(state_dir + "/slept")
             _cause = "deepsleep"
@@ -156,7 +166,21 @@ def watchdog(ms):
 
 
 async def wifi_connect(ssid, password, timeout_ms, power_save=True):
-    return "127.0.0.1"  # always up
+    """Always up, unless a test wrote <state_dir>/hang_wifi (seconds): then this one call blocks
+    the whole interpreter that long, as a WiFi driver call that hangs does on a board."""
+    import os
+    import time
+
+    try:
+        with open(state_dir + "/hang_wifi") as f:
+            seconds = float(f.read())
+        os.remove(state_dir + "/hang_wifi")
+    except (OSError, ValueError):
+        seconds = 0
+    if seconds:
+        print("wifi_connect: hanging for %d s" % seconds)
+        time.sleep(seconds)
+    return "127.0.0.1"
 
 
 def wifi_up():
