@@ -92,7 +92,8 @@ async def _wake(node, kept):
             await node.publish_discovery()
         readings = kept["readings"]  # the same list as _save's (it trims it in place)
         while readings:
-            await c.publish(node.base + "/" + readings[0][0], readings[0][1], qos=1, retain=True)
+            if not await c.publish(node.base + "/" + readings[0][0], readings[0][1], qos=1, retain=True):
+                raise OSError("the broker did not acknowledge a reading")  # the link dropped: keep it
             readings.pop(0)  # acknowledged: a reset from here on does not send it again
             _save(node.hw, node, kept)
         await node.publish_info()
