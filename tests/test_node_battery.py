@@ -17,6 +17,8 @@ from typing import List
 import pytest
 
 from broker import Broker, free_ports
+from fake_broker import Close, Expect, FakeBroker, Reply, Send, ack, connack
+from mqtt.packet import CONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
 from runtime import LIB, REPO
 from sim_node import (  # noqa: F401 (fixtures)
@@ -108,6 +110,28 @@ def test_readings_taken_while_the_broker_is_down_are_kept_and_delivered_later(
     assert wake(node) == SLEEP_S * 1000
     live.wait(on(node.topic("info")), DELIVERY_TIMEOUT_S, mark)  # the wake is done by now
     assert len(live.messages(on(state), mark)) == 1  # the kept readings are not sent twice
+
+
+def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFactory) -> None:
+    """The link drops after the reading's PUBLISH and before its PUBACK: publish() then returns
+    False (not confirmed), the wake counts as failed and the reading stays in RTC memory for the
+    next wake. A scripted broker does it: session present (so no SUBSCRIBE or discovery), the
+    status acknowledged, the reading not."""
+    script = [[
+        Expect(CONNECT), Send(connack(0, session_present=1)),
+        Expect(PUBLISH), Reply(lambda p: ack(PUBACK, p.packet_id)),  # online
+        Expect(PUBLISH), Close(),  # the reading: no PUBACK, the connection goes
+    ]]
+    with FakeBroker(script) as fake:
+        node = make_node(start=False, port=fake.port, **BATTERY)
+        slept = wake(node)
+        fake.check()
+        sent = fake.connections[0].packets[-1].publish()
+    assert sent[0] == node.topic("sensor/temperature/state").encode()
+    assert slept == 2 * SLEEP_S * 1000, node.stdout()  # a failed wake: the longer sleep
+    assert "wake failed" in node.stdout()
+    kept = kept_readings(node.rtc_file)
+    assert [r[0] for r in kept] == ["sensor/temperature/state"] and float(kept[0][1]) == float(sent[2])
 
 
 def test_long_outage_caps_the_backoff_and_the_kept_readings(
