@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import List
 
-import pytest
-
 from broker import Broker, free_ports
 from fake_broker import Close, Expect, FakeBroker, Reply, Send, ack, connack
 from mqtt.packet import CONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
