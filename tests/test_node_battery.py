@@ -31,7 +31,7 @@ WAKE_TIMEOUT_S = AWAKE_S + 5.0  # awake_s bounds the wake; the rest is process s
 DELIVERY_TIMEOUT_S = 5.0
 ESP32_RTC_MEMORY_BYTES = 2048  # MICROPY_HW_RTC_USER_MEM_MAX, ports/esp32: RTC.memory() refuses more
 HANG_S = 60  # a simulated WiFi call that hangs: far past any budget here; the test ends it first
-# The virtual board's watchdog: battery.py asks for WAKE_WDT_MS (4 s) and feeds every second;
+# The virtual board's watchdog: battery.py asks for WAKE_WDT_MS (10 s) and feeds every second;
 # the board cuts the timeout to this, so a hung wake is reset within 2.5 s.
 WATCHDOG_MS = 2500
 

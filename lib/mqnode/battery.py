@@ -23,7 +23,10 @@ from .node import log
 KEPT_READINGS = 16  # readings kept in RTC memory while unreachable ...
 RTC_BYTES = 2000  # ... within the ESP32's 2048 bytes of RTC memory, whatever the names' lengths
 COLLECT_MS = 300  # how long to wait for commands queued while asleep
-WAKE_WDT_MS = 4000  # a blocked event loop, or a wake past awake_s, is reset this long after
+# A blocked event loop, or a wake past awake_s, is reset this long after the last feed. Calls
+# that block the loop for seconds on an ESP32 and still succeed (a TLS handshake, a slow DNS
+# answer in getaddrinfo) must fit; a hung wake then ends within awake_s + 10 s.
+WAKE_WDT_MS = 10000
 FEED_MS = 1000
 
 
