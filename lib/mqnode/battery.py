@@ -54,9 +54,8 @@ async def run(node):
     base = len(node.base) + 1
     # Kept by topic below the node (sensor/temperature/state), not the full topic: RTC is small.
     kept["readings"] += [(t[base:], v) for t, v in await node.read_sensors()]
-    fails = kept["fails"]
-    kept["fails"] = min(fails + 1, 3)  # what the next wake finds if this one ends in a reset
-    _save(hw, node, kept)
+    kept["fails"] = min(kept["fails"] + 1, 3)  # what the next wake finds if this one ends in a reset
+    _save(node, kept)
     try:
         await asyncio.wait_for(_wake(node, kept), node.cfg["awake_s"])
         kept["fails"] = 0
@@ -64,7 +63,7 @@ async def run(node):
     except (OSError, MQTTException, asyncio.TimeoutError) as e:
         log("wake failed (%r); keeping %d readings" % (e, len(kept["readings"])))
         sleep_s = node.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
-    _save(hw, node, kept)
+    _save(node, kept)
     hw.deepsleep(sleep_s * 1000)
 
 
@@ -74,14 +73,14 @@ async def _feed(wdt, start, budget_ms):
         await asyncio.sleep_ms(FEED_MS)
 
 
-def _save(hw, node, kept):
+def _save(node, kept):
     del kept["readings"][:-KEPT_READINGS]
     kept["switches"] = {w.name: w.state for w in node.switches}
     data = json.dumps(kept).encode()
     while len(data) > RTC_BYTES and kept["readings"]:
         kept["readings"].pop(0)  # the oldest reading goes first
         data = json.dumps(kept).encode()
-    hw.rtc_memory(data)
+    node.hw.rtc_memory(data)
 
 
 async def _wake(node, kept):
@@ -98,7 +97,7 @@ async def _wake(node, kept):
             if not await c.publish(node.base + "/" + readings[0][0], readings[0][1], qos=1, retain=True):
                 raise OSError("the broker did not acknowledge a reading")  # the link dropped: keep it
             readings.pop(0)  # acknowledged: a reset from here on does not send it again
-            _save(node.hw, node, kept)
+            _save(node, kept)
         await node.publish_info()
         # Commands sent while we slept arrive right after CONNACK (persistent session).
         deadline = ticks_add(ticks_ms(), COLLECT_MS)
