@@ -27,14 +27,14 @@ if MICROPYTHON:
         module of ours), and opening a connection about 4 KB around the streams and tasks that
         stay. Collected at once, those holes take the next small objects; left until the heap
         fills, they stay as hundreds of 1-3 block gaps. In a 64 KiB heap the asyncio client
-        could then take no payload above 768 B after connecting, with 13 KB free (4 KB with
-        this). A heap above 512 KiB (a board with PSRAM) is skipped: a collection there costs
+        could then take no payload above 768 B after connecting, with 13 KB free (7 KB with
+        this, bench/results.md). A heap above 512 KiB (a board with PSRAM) is skipped: a collection there costs
         tens of ms, and fragmentation does not bite.
         """
         if _SMALL_HEAP:
             gc.collect()
 
-    # Measured once: mem_free() walks the whole allocation table, 0.2 ms on a 2 MB heap.
+    # Measured once: mem_free() walks the whole allocation table, 0.3 ms on a 2 MB heap.
     _SMALL_HEAP = gc.mem_free() + gc.mem_alloc() <= 524288
 
     def stream_read(stream, buf):
