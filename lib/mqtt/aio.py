@@ -65,6 +65,29 @@ class _Messages:
         return self.items.pop(0)
 
 
+class _Sent:
+    """An awaitable that is done already, with True: what publish() returns for a QoS 0 message
+    the stream took at once. One is made, with its StopIteration made up front and raised again
+    at every await, as MicroPython asyncio's SingletonGenerator does for sleep(0). It has a
+    coroutine's send, throw and close, which create_task() and gather() look for."""
+
+    def __await__(self):
+        return self
+
+    __iter__ = close = __await__  # close: nothing to clean up
+
+    def send(self, *_):
+        _DONE.__traceback__ = None  # raised again and again: no traceback may pile up on it
+        raise _DONE
+
+    # Thrown into (a task cancelled before it ran), it is still done: the message went out.
+    __next__ = throw = send
+
+
+_DONE = StopIteration(True)
+_SENT = _Sent()
+
+
 class Client:
     def __init__(self, server, port=0, client_id="", user=None, password=None, keepalive=60, ssl=None,
                  clean_session=True, will=None, timeout=10, max_packet=MAX_PACKET, reconnect=True,
@@ -124,9 +147,35 @@ class Client:
         self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._keepalive())]
         return present
 
-    async def publish(self, topic, payload, qos=0, retain=False):
-        """Returns True once the QoS flow is complete; False when the message went to the outbox
-        (offline): it is sent after the reconnect. Cancelling the caller never cancels the flow."""
+    def publish(self, topic, payload, qos=0, retain=False):
+        """Awaitable: True once the QoS flow is complete; False when the message went to the outbox
+        (offline): it is sent after the reconnect. Cancelling the caller never cancels the flow.
+
+        Not a coroutine function: a QoS 0 message is handed to the stream here, and when the
+        stream took it all, what is returned is an awaitable finished already (_Sent), so the
+        message costs no heap; a coroutine would be ~220 B of garbage per message. Like a
+        coroutine, it can be awaited, passed to create_task() or gathered; unlike one, it has done
+        its work before it is awaited, and it does not yield to the event loop (nor do CPython's
+        write() and drain() while the socket keeps up): a task that only publishes QoS 0 lets the
+        others run when it awaits something else, or when the socket is full.
+        """
+        s = self._s
+        if qos or s.connected and s.inflight >= s.max_inflight:
+            return self._publish(topic, payload, qos, retain)
+        sent = s.publish(ticks_ms(), topic, payload, 0, retain) is not None
+        drain = self._write()
+        if drain or not sent:
+            return self._finish(drain, sent)
+        return _SENT
+
+    async def _finish(self, drain, sent):
+        """The rest of a QoS 0 publish() that did not go out at once: the stream held bytes back
+        (on MicroPython only drain() writes them), or the message went to the outbox."""
+        if drain:
+            await drain
+        return sent
+
+    async def _publish(self, topic, payload, qos, retain):
         s = self._s
         while s.connected and s.inflight >= s.max_inflight:
             self._room.clear()
@@ -303,8 +352,13 @@ class Client:
     def _send(self):
         """Write what the session queued; returns what to await: drain() within the timeout when
         the stream held bytes back (a stalled broker), else a bare yield, as drain() gives, so a
-        publish loop cannot starve the reader. Not a coroutine: that would be one more heap
-        object per publish."""
+        loop of acknowledged requests cannot starve the reader. Not a coroutine: that would be
+        one more heap object per call."""
+        return self._write() or asyncio.sleep(0)
+
+    def _write(self):
+        """Hand what the session queued to the stream; None when the stream took it all, else
+        drain() within the timeout to await."""
         if self._store:
             self._store.sync()  # before the bytes leave, as MQTTClient does
         out = self._s.out
@@ -318,7 +372,7 @@ class Client:
             out[0:] = b""
             if not stream_flushed(w):
                 return asyncio.wait_for(w.drain(), self.timeout)
-        return asyncio.sleep(0)
+        return None
 
     async def _request(self, kind, pid):
         w = self._waiters[(kind, pid)] = [asyncio.Event(), None]

@@ -5,6 +5,7 @@
 #
 # MicroPython 1.22+ and CPython 3.9+: only asyncio (and, in burst, the blocking mqtt client).
 import asyncio
+import gc
 
 from aio_kit import DELIVERY_S, abort, client, close_all, sequence_number, settle, take, within
 from aio_wire import pause
@@ -398,3 +399,42 @@ async def link_lost(server, port, prefix, topic, proxy_port, fault, offline=3, k
                 "last_error_msg": str(node.last_error)}
     finally:
         await close_all(clients)
+
+
+async def qos0_ways(server, port, prefix, topic, count=50):
+    """QoS 0 publishes every way a program can start one: awaited (`count` of them, their heap
+    measured with the GC off on MicroPython; None on CPython), as tasks cancelled before they ran,
+    and gathered. Returns what each way returned and the payloads a subscriber received."""
+    sub = client(server, port, prefix + "-sub", incoming=count + 16)
+    pub = client(server, port, prefix + "-pub")
+    try:
+        await sub.connect()
+        await pub.connect()
+        await sub.subscribe(topic, 0)
+        for i in range(4):  # the first publishes' one-time costs (a topic check loaded) come first
+            await pub.publish(topic, b"warm", qos=0)
+        awaited = [None] * count
+        measure = hasattr(gc, "mem_alloc")
+        if measure:
+            gc.collect()
+            gc.disable()
+            before = gc.mem_alloc()
+        for i in range(count):
+            awaited[i] = await pub.publish(topic, b"awaited", qos=0)
+        heap = gc.mem_alloc() - before if measure else None
+        gc.enable()
+        cancelled = []
+        for n in range(3):
+            t = asyncio.create_task(pub.publish(topic, b"cancelled-%d" % n, qos=0))
+            t.cancel()  # before the task ever ran
+            try:
+                cancelled.append(await t)
+            except asyncio.CancelledError:
+                cancelled.append("cancelled")
+        gathered = await asyncio.gather(*[pub.publish(topic, b"gathered-%d" % i, qos=0) for i in range(5)])
+        await pub.publish(topic, b"marker", qos=1)
+        got = await take(sub, 4 + count + 3 + 5 + 1, until=b"marker")
+        return {"awaited": awaited, "heap": heap, "cancelled": cancelled, "gathered": gathered,
+                "received": [m[1] for m in got]}
+    finally:
+        await close_all([sub, pub])
