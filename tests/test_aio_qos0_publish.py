@@ -1,7 +1,8 @@
 """A QoS 0 publish() of the asyncio client is handed to the socket when it is called, and what it
 returns is an awaitable that is done already (aio._Sent), not a coroutine: so it costs no heap.
 These check that it still behaves as a coroutine would for each way a program starts one
-(await, create_task, gather), and that on MicroPython it really allocates nothing.
+(await, create_task, gather), offline as online, and that on MicroPython it really allocates
+nothing.
 """
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def test_a_task_cancelled_before_it_ran_cannot_unsend_its_qos0_message(run_aio, 
 
     assert r["cancelled"] == [True] * 3
     assert [p for p in r["received"] if p.startswith(b"cancelled-")] == [b"cancelled-%d" % n for n in range(3)]
+
+
+def test_an_offline_qos0_publish_returns_false_and_is_dropped_or_queued_as_configured(
+        run_aio, topic_root: bytes) -> None:
+    r = run_aio("qos0_ways", topic=topic_root + b"/q0", count=COUNT)
+
+    assert r["offline"] == [False, False]
+    assert b"dropped-offline" not in r["received"]
+    assert r["received"].count(b"queued-offline") == 1  # sent once its client connected (queue_qos0)

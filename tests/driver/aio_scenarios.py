@@ -402,15 +402,20 @@ async def link_lost(server, port, prefix, topic, proxy_port, fault, offline=3, k
 
 
 async def qos0_ways(server, port, prefix, topic, count=50):
-    """QoS 0 publishes every way a program can start one: awaited (`count` of them, their heap
-    measured with the GC off on MicroPython; None on CPython), as tasks cancelled before they ran,
-    and gathered. Returns what each way returned and the payloads a subscriber received."""
+    """QoS 0 publishes every way a program can start one: offline (by a client that drops them,
+    and by one that queues them), awaited (`count` of them, their heap measured with the GC off
+    on MicroPython; None on CPython), as tasks cancelled before they ran, and gathered. Returns
+    what each way returned and the payloads a subscriber received."""
     sub = client(server, port, prefix + "-sub", incoming=count + 16)
     pub = client(server, port, prefix + "-pub")
+    keeper = client(server, port, prefix + "-keeper", queue_qos0=True)
     try:
         await sub.connect()
-        await pub.connect()
         await sub.subscribe(topic, 0)
+        offline = [await pub.publish(topic, b"dropped-offline", qos=0),
+                   await keeper.publish(topic, b"queued-offline", qos=0)]
+        await pub.connect()
+        await keeper.connect()  # sends what it queued
         for i in range(4):  # the first publishes' one-time costs (a topic check loaded) come first
             await pub.publish(topic, b"warm", qos=0)
         awaited = [None] * count
@@ -433,8 +438,8 @@ async def qos0_ways(server, port, prefix, topic, count=50):
                 cancelled.append("cancelled")
         gathered = await asyncio.gather(*[pub.publish(topic, b"gathered-%d" % i, qos=0) for i in range(5)])
         await pub.publish(topic, b"marker", qos=1)
-        got = await take(sub, 4 + count + 3 + 5 + 1, until=b"marker")
-        return {"awaited": awaited, "heap": heap, "cancelled": cancelled, "gathered": gathered,
-                "received": [m[1] for m in got]}
+        got = await take(sub, 1 + 4 + count + 3 + 5 + 1, until=b"marker")
+        return {"offline": offline, "awaited": awaited, "heap": heap, "cancelled": cancelled,
+                "gathered": gathered, "received": [m[1] for m in got]}
     finally:
-        await close_all([sub, pub])
+        await close_all([sub, pub, keeper])
