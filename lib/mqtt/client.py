@@ -143,7 +143,8 @@ class MQTTClient:
         return n
 
     def disconnect(self):
-        """Send DISCONNECT (the broker then drops the will) and close; no reconnect follows."""
+        """Send DISCONNECT (the broker then drops the will) and close; no reconnect follows.
+        Then on_disconnect(None), as paho-mqtt reports a disconnect the program asked for."""
         self._ever_connected = False
         if self.sock:
             self._s.disconnect()
@@ -151,6 +152,8 @@ class MQTTClient:
                 self._flush()
             finally:
                 self.close()
+            if self.on_disconnect:
+                self.on_disconnect(None)
 
     def close(self):
         """Close the socket without DISCONNECT: the broker will publish the last will."""
