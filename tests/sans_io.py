@@ -35,7 +35,7 @@ def ack(kind: int, pid: int) -> bytes:
 
 def publish(topic: bytes, payload: bytes, qos: int = 0, pid: int = 0, dup: int = 0, retain: int = 0) -> bytes:
     out = bytearray()
-    packet.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid)
+    broker_codec.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid)
     return bytes(out)
 
 

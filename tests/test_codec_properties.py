@@ -105,7 +105,7 @@ def test_publish_round_trips(topic: bytes, payload: bytes, qos: int, retain: int
     """Topic, payload, QoS, id and the retain and DUP flags all survive; QoS 0 carries no id."""
     pid = pid if qos else 0
     out = bytearray()
-    packet.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid)
+    broker_codec.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid)
     kind, flags, body = whole_packet(out)
     assert kind == PUBLISH
     assert (flags & 1, flags >> 3 & 1) == (retain, dup)
@@ -116,7 +116,7 @@ def test_publish_with_a_four_byte_remaining_length_round_trips() -> None:
     """A 2 MiB payload needs the fourth length byte; the body must still line up to the byte."""
     payload = bytes(range(256)) * 8192
     out = bytearray()
-    packet.encode_publish(out, 1 << 1, b"big", payload, 7)
+    broker_codec.encode_publish(out, 1 << 1, b"big", payload, 7)
     kind, flags, body = whole_packet(out)
     assert out[1:5] == b"\x87\x80\x80\x01"  # 2 + 3 + 2 + 2097152 = 2097159 = 1 << 21 | 7
     assert kind == PUBLISH

@@ -126,7 +126,7 @@ def encode_packets(specs: Sequence[tuple]) -> List[bytes]:
         kind = spec[0]
         if kind == PUBLISH:
             _, topic, payload, qos, retain, dup, pid = spec
-            packet.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid if qos else 0)
+            broker_codec.encode_publish(out, dup << 3 | qos << 1 | retain, topic, payload, pid if qos else 0)
         elif kind == SUBACK:
             broker_codec.encode_suback(out, spec[1], spec[2])
         elif kind == PINGRESP:

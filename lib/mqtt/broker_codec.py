@@ -5,7 +5,7 @@ covers all fourteen packets, for the round-trip tests and for the scripted fake 
 use for hostile cases. mqnode does not include a broker and never will.
 """
 from .errors import ProtocolError
-from .packet import SUBACK, get_str, get_u16, put_u16, put_varint
+from .packet import SUBACK, encode_publish_head, get_str, get_u16, put_u16, put_varint
 
 
 def decode_connect(body):
@@ -78,6 +78,13 @@ def decode_unsubscribe(body):
     if not filters:
         raise ProtocolError("UNSUBSCRIBE without filters [MQTT-3.10.3-2]")
     return pid, filters
+
+
+def encode_publish(out, flags, topic, payload, pid):
+    """A whole PUBLISH, payload and all, as a broker sends it to a client (flags and pid as for
+    packet.encode_publish_head, which the client's session uses to keep large payloads apart)."""
+    encode_publish_head(out, flags, topic, len(payload), pid)
+    out.extend(payload)
 
 
 def encode_connack(out, session_present, code):

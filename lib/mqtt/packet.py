@@ -166,16 +166,11 @@ def encode_connect(out, client_id, keepalive, clean, will, user, password):
         put_str(out, password)
 
 
-def encode_publish(out, flags, topic, payload, pid):
-    """flags: the fixed header's low bits, DUP << 3 | QoS << 1 | RETAIN; pid is 0 for QoS 0.
-    Five arguments, so that MicroPython keeps this per-message call's frame off the heap."""
-    encode_publish_head(out, flags, topic, len(payload), pid)
-    out.extend(payload)
-
-
 def encode_publish_head(out, flags, topic, size, pid):
-    """A PUBLISH up to its payload of `size` bytes: the session appends a small payload itself
-    and has a large one written from the caller's buffer (Session.pieces), never copied."""
+    """A PUBLISH up to its payload of `size` bytes; flags are the fixed header's low bits,
+    DUP << 3 | QoS << 1 | RETAIN, and pid is 0 for QoS 0. The session appends a small payload
+    itself and has a large one written from the caller's buffer (Session.pieces), never copied;
+    broker_codec.encode_publish is the whole packet at once."""
     out.append(0x30 | flags)
     put_varint(out, (4 if flags & 6 else 2) + len(topic) + size)
     put_str(out, topic)
