@@ -4,7 +4,7 @@ clear line and the board left at the REPL, reachable over USB: never a boot loop
 The order is about RAM. The node and the MQTT client (most of the code, all of it kept) are
 imported first; then the schema and the board loader (mqnode.config, mqnode.board), needed only
 here, run and are released. Their ~6 KB then come back as one free region above the kept code
-rather than as holes between its pieces, and the node's largest allocations (the ~450-byte
+rather than as holes between its pieces, and the node's largest allocations (the ~300-byte
 discovery payloads) need such a region: measured on the 64-bit Unix port, the smallest heap the
 simulated node runs in drops from about 88k to 84k with this order. main.py releases this module
 too, before it runs the coroutine start() returns.

@@ -38,7 +38,7 @@ SCHEMA = {
     "broker.user": (str, None, None),
     "broker.tls": (bool, False, None),
     "broker.ca": (str, None, None),  # CA certificate file (DER) to verify the broker with
-    "wifi.ssid": (str, None, None),  # None: no WiFi to join (simulated board, or wired)
+    "wifi.ssid": (str, None, None),  # None: no WiFi to join (a wired board; the sim joins anyway)
     "telemetry_s": (float, 60, _positive),  # a number: 0.5 is fine for a simulated node
     "keepalive_s": (int, 30, _positive),
     "discovery": (bool, True, None),

@@ -10,7 +10,7 @@ as short as Home Assistant allows, as ESPHome's and Tasmota's are: its abbreviat
 for state_topic, "dev" for device, "ids" for identifiers...), "~" for the node's base topic, and
 no key whose value is Home Assistant's default (payload_available "online", payload_not_available
 "offline", payload_on "ON", payload_off "OFF": exactly what the node sends), and no spaces: a
-config is 290-350 bytes with a default node id. json.dumps still quotes every value, since names
+config is about 270-390 bytes, with the board's names and the node id. json.dumps still quotes every value, since names
 and units come from the board file.
 """
 from json import dumps

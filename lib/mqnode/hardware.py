@@ -1,7 +1,8 @@
 """The real board: the one module between the drivers/node and MicroPython's machine/network.
 
 hardware_sim.py offers the same names for the Unix port. What differs between ESP32 and RP2040
-(WiFi status codes, RTC memory, the temperature channel) is handled here and nowhere else.
+in WiFi (status codes, power saving), RTC memory, deep sleep and reset causes is handled here;
+the chip's own temperature sensor is the internal_temp driver's (CHIP tells it which).
 The buses and parts the drivers need (onewire, dht, i2c) come from here too, so a driver never
 imports machine and runs unchanged on hardware_sim's models of them.
 """

@@ -121,7 +121,7 @@ class Node:
 
     async def join_wifi(self):
         if not self.cfg["wifi.ssid"] and self.hw.CHIP != "sim":
-            return  # no WiFi configured: wired, or joined by boot.py
+            return  # no WiFi configured: a wired board (the simulated one always joins)
         self._joining = True
         delay = 1
         while True:

@@ -7,10 +7,11 @@
             print(msg.topic, msg.payload)
 
 One task owns the connection: it reads, feeds the session and wakes whoever waits for what
-arrived (an acknowledgement sets that publisher's Event at once: no polling). A second task only
-sleeps until the session's next keepalive deadline. Publishes run concurrently up to the
-in-flight window; when the link drops, the connection task reconnects with backoff and the
-session resends what was in flight, exactly as in the blocking client.
+arrived (an acknowledgement sets that publisher's Event at once: no polling). A second task
+sleeps until the session's next keepalive deadline, then pings, or closes a link gone silent.
+Publishes run concurrently up to the in-flight window; when the link drops, the connection task
+reconnects with backoff and the session resends what was in flight. Unlike the blocking client,
+nothing is resent while a connection lives: the publisher waits for its acknowledgement.
 """
 import asyncio
 from collections import namedtuple
@@ -148,8 +149,9 @@ class Client:
         return present
 
     def publish(self, topic, payload, qos=0, retain=False):
-        """Awaitable: True once the QoS flow is complete; False when the message went to the outbox
-        (offline): it is sent after the reconnect. Cancelling the caller never cancels the flow.
+        """Awaitable: True once the QoS flow is complete; False when it was not sent: offline, a
+        QoS 1/2 message (a QoS 0 one too with queue_qos0) waits in the outbox and goes after the
+        reconnect, any other QoS 0 one is dropped. Cancelling the caller never cancels the flow.
 
         Not a coroutine function: a QoS 0 message is handed to the stream here, and when the
         stream took it all, what is returned is an awaitable finished already (_Sent), so the
@@ -333,7 +335,7 @@ class Client:
             s.receive_data(self._view[:n], ticks_ms())
 
     async def _keepalive(self):
-        """Sleep until the session's next deadline; ping, resend, or drop a dead link."""
+        """Sleep until the session's next deadline; ping, or drop a dead link."""
         s = self._s
         while True:
             now = ticks_ms()

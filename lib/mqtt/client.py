@@ -6,8 +6,9 @@ any message that arrives meanwhile to the callback. Every wait has a deadline (`
 
 After the first successful connect() the client reconnects by itself (unless reconnect=False):
 a call that finds the link dead closes it, and the same or a later call reconnects with backoff,
-resends what was in flight and restores subscriptions. Nothing QoS 1/2 is dropped on the way:
-what cannot be sent waits in the session's outbox (and in `store`, a file, if one is given).
+resends what was in flight and restores subscriptions. No QoS 1/2 message is dropped on the way
+while the outbox has room: what cannot be sent waits there (and in `store`, a file, if one is
+given); past its bounds (queue_count, queue_bytes) the oldest goes, counted in counters().
 """
 from .backoff import STABLE_MS, delay_ms
 from .compat import const, sleep_ms, ticks_add, ticks_diff, ticks_ms, tidy_heap
@@ -44,7 +45,7 @@ class MQTTClient:
         self.reconnect = reconnect
         self.cb = None
         self.on_connect = None  # f(session_present) after every (re)connect
-        self.on_disconnect = None  # f(reason): the exception that ended the connection, or None
+        self.on_disconnect = None  # f(reason): what ended a connection or failed a reconnect; None after disconnect()
         self.on_oversized = None  # f(topic, size): a message above max_packet, acknowledged and dropped
         self.sock = None  # the Link while connected
         self.reconnects = 0
@@ -314,7 +315,8 @@ class MQTTClient:
             elif ev[0] == _DROPPED and self.on_oversized:
                 self.on_oversized(ev[1], ev[2])
             # Acknowledge after delivering: if the link dies now, the message was still
-            # delivered, and the broker's DUP resend is acknowledged without a second delivery.
+            # delivered, and the broker resends it with DUP: delivered again at QoS 1 (at least
+            # once), only acknowledged at QoS 2 (its id is held until PUBREL).
             try:
                 self._flush(None if deadline is None else ticks_diff(deadline, ticks_ms()))
             except (OSError, MQTTTimeout) as e:

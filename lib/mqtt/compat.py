@@ -20,16 +20,17 @@ if MICROPYTHON:
     from time import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
     def tidy_heap():
-        """Collect garbage now, on a small heap: called last by each module, and after connecting.
+        """Collect garbage now, on a small heap: called last by each module a client loads, and
+        after connecting.
 
         Both leave a burst of garbage between objects that stay. Loading a .mpy leaves about 50
         bytes per function between the code it keeps (measured on the Unix port: 0.3-2.8 KB per
         module of ours), and opening a connection about 4 KB around the streams and tasks that
         stay. Collected at once, those holes take the next small objects; left until the heap
         fills, they stay as hundreds of 1-3 block gaps. In a 64 KiB heap the asyncio client
-        could then take no payload above 768 B after connecting, with 13 KB free (7 KB with
-        this, bench/results.md). A heap above 512 KiB (a board with PSRAM) is skipped: a collection there costs
-        tens of ms, and fragmentation does not bite.
+        could then take no payload above 768 B after connecting, with 13 KB free (measured when
+        this was added); with it, 6 KB (bench/results.md). A heap above 512 KiB (a board with
+        PSRAM) is skipped: a collection there costs tens of ms, and fragmentation does not bite.
         """
         if _SMALL_HEAP:
             gc.collect()
@@ -65,8 +66,8 @@ if MICROPYTHON:
 
     def str_bytes(s):
         """The UTF-8 bytes of str s without copying them: a str here is UTF-8 already, and a
-        memoryview of it measures and reads as those bytes. A 450-byte discovery payload then
-        needs no second 450-byte block, which a fragmented heap may not have."""
+        memoryview of it measures and reads as those bytes. A 300-byte discovery payload then
+        needs no second 300-byte block, which a fragmented heap may not have."""
         return memoryview(s)
 
     def irq_flag():

@@ -14,7 +14,7 @@ class InternalTemp:
 
     async def read(self):
         if self._adc is None:
-            import esp32  # S3/C3; the classic ESP32 raises AttributeError below
+            import esp32  # S3/C3 have mcu_temperature(); the classic ESP32 does not
 
             if not hasattr(esp32, "mcu_temperature"):
                 raise OSError("this chip has no internal temperature sensor")
