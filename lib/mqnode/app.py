@@ -37,11 +37,14 @@ def start(config=None, main_file=None):
 def boot(config_path, secrets_path, boards_dir):
     """The coroutine that runs the node (always on, or one battery wake), or None after printing
     why the configuration cannot be used."""
+    from mqtt.aio import Client
+
     from .node import Node
 
     try:
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
         node = Node(cfg, spec, hw)
+        node.client = _client(Client, node, cfg)
     except (ValueError, KeyError, TypeError) as e:  # config.ConfigError is a ValueError
         print("mqnode: configuration error:", e)
         print("mqnode: safe mode: fix the file over USB and reset; the node is not running")
@@ -70,6 +73,32 @@ def _settings(config_path, secrets_path, boards_dir):
     directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
     hw.configure(_seed(cfg["node_id"] or config_path), directory)
     return cfg, spec, hw
+
+
+def _client(Client, node, cfg):
+    """The node's MQTT client, made here so that this code, run once, does not stay in RAM.
+    A battery node's wake makes one connection, so it does not reconnect."""
+    return Client(
+        cfg["broker.host"], cfg["broker.port"], client_id=node.node_id, user=cfg["broker.user"],
+        password=cfg["broker_password"], keepalive=cfg["keepalive_s"], ssl=_tls(cfg),
+        clean_session=False,  # commands sent while the node was away wait for it
+        will=(node.status_topic, "offline", 1, True), reconnect=not cfg["battery"], store=cfg["store"],
+    )
+
+
+def _tls(cfg):
+    if not cfg["broker.tls"]:
+        return None
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cfg["broker.ca"]:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        with open(cfg["broker.ca"], "rb") as f:
+            ctx.load_verify_locations(cadata=f.read())
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _seed(text):

@@ -85,7 +85,7 @@ def _save(node, kept):
 
 async def _wake(node, kept):
     await node.join_wifi()
-    c = node.client = node.make_client(reconnect=False)
+    c = node.client
     present = await c.connect()
     try:
         await c.publish(node.status_topic, "online", qos=1, retain=True)

@@ -8,7 +8,8 @@ below) so a launcher can start it again. A watchdog only where the interpreter's
 has one (see watchdog()).
 
 Tests and people drive it through stdin, one command a line: `pin <n> <0|1>` sets an input pin
-(a PIR's output, say) and fires its interrupt.
+(a PIR's output, say) and fires its interrupt; `adc <channel> <fail|ok>` makes an ADC channel's
+reads fail (OSError, as a sensor that stopped answering) or work again.
 """
 import gc
 import sys
@@ -73,11 +74,15 @@ class Pin:
 class ADC:
     """Channel 4 reads like an RP2040's temperature sensor at 21 degC, drifting +-3 degC."""
 
+    failing = set()  # channels whose reads fail, for the stdin command
+
     def __init__(self, channel):
         self.channel = channel
         self._t = 21.0 + (_rand() % 200 - 100) / 100
 
     def read_u16(self):
+        if self.channel in ADC.failing:
+            raise OSError("adc %d: no reading" % self.channel)
         self._t += ((_rand() % 201) - 100) / 2000  # a random walk of up to 0.05 degC per read
         self._t = min(max(self._t, 18.0), 24.0)
         volts = 0.706 - (self._t - 27) * 0.001721  # the RP2040 datasheet's line, inverted
@@ -204,4 +209,6 @@ async def control():
             words = line.split()
             if len(words) == 3 and words[0] == "pin" and int(words[1]) in Pin.pins:
                 Pin.pins[int(words[1])].value(int(words[2]))
+            elif len(words) == 3 and words[0] == "adc":
+                (ADC.failing.add if words[2] == "fail" else ADC.failing.discard)(int(words[1]))
         await asyncio.sleep(0.02)

@@ -2,7 +2,8 @@
 
 Topics, under <prefix>/<node id>:
   status                          online (birth, retained) / offline (last will, retained)
-  sensor/<name>/state             each reading as text, every telemetry period (retained)
+  sensor/<name>/state             each reading as text, every telemetry period (retained);
+                                  None once when the sensor stops answering (Home Assistant: unknown)
   binary_sensor/<name>/state      ON / OFF at once on change (retained)
   switch/<name>/set               commands ON, OFF, TOGGLE
   switch/<name>/state             the switch's state after it changed (retained)
@@ -16,7 +17,6 @@ import json
 import sys
 from binascii import hexlify
 
-from mqtt.aio import Client
 from mqtt.compat import print_exception, release, ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
 
@@ -51,37 +51,15 @@ class Node:
         release("mqnode.drivers")
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
-        self.client = None
+        self.client = None  # the MQTT client, given by the boot code (app.py)
         self._started = ticks_ms()
         self._down_since = ticks_ms()
         self._joining = False
         self._subscribed = False
+        self._failing = []  # sensors whose last read failed: their None is published already
 
     def topic(self, component, obj, leaf):
         return "%s/%s/%s/%s" % (self.base, component, obj, leaf)
-
-    def make_client(self, reconnect=True):
-        cfg = self.cfg
-        return Client(
-            cfg["broker.host"], cfg["broker.port"], client_id=self.node_id, user=cfg["broker.user"],
-            password=cfg["broker_password"], keepalive=cfg["keepalive_s"], ssl=self._tls(),
-            clean_session=False,  # commands sent while the node was away wait for it
-            will=(self.status_topic, "offline", 1, True), reconnect=reconnect, store=cfg["store"],
-        )
-
-    def _tls(self):
-        if not self.cfg["broker.tls"]:
-            return None
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if self.cfg["broker.ca"]:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            with open(self.cfg["broker.ca"], "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
-        else:
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
 
     # --- always on -------------------------------------------------------------------------------
 
@@ -90,7 +68,7 @@ class Node:
         asyncio.create_task(self.hw.control())
         asyncio.create_task(self._health())
         await self.join_wifi()
-        c = self.client = self.make_client()
+        c = self.client
         c.on_oversized = self._oversized
         delay = 1
         while True:
@@ -201,7 +179,8 @@ class Node:
 
     async def read_sensors(self):
         """(topic, text) per field; a sensor that fails is counted, logged and retried next time
-        without holding up the others."""
+        without holding up the others. When it stops answering, its fields say "None" once: Home
+        Assistant's MQTT sensor then shows the value as unknown rather than the last reading."""
         out = []
         for s in self.sensors:
             try:
@@ -209,7 +188,12 @@ class Node:
             except OSError as e:
                 self.stats["sensor_errors"] += 1
                 log("sensor %s: %s" % (s.fields[0][0], e))
+                if s not in self._failing:
+                    self._failing.append(s)
+                    out += [(self.topic("sensor", obj, "state"), "None") for obj, _, _ in s.fields]
                 continue
+            if s in self._failing:
+                self._failing.remove(s)
             for (obj, _, _), v in zip(s.fields, values):
                 out.append((self.topic("sensor", obj, "state"), "%.2f" % v))
                 self.stats["readings"] += 1
