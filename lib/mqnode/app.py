@@ -94,8 +94,12 @@ def _tls(cfg):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if cfg["broker.ca"]:
         ctx.verify_mode = ssl.CERT_REQUIRED
-        with open(cfg["broker.ca"], "rb") as f:
-            ctx.load_verify_locations(cadata=f.read())
+        try:
+            with open(cfg["broker.ca"], "rb") as f:
+                ca = f.read()
+        except OSError:  # a configuration error like any other: one line, no reboot
+            raise ValueError("config.json: broker.ca: no file %s" % cfg["broker.ca"])
+        ctx.load_verify_locations(cadata=ca)
     else:
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
