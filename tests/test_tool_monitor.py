@@ -11,6 +11,7 @@ from typing import Dict, List
 
 from broker import Broker
 from mqnode_tools.broker_link import BrokerLink
+from mqnode_tools.fleet import Fleet
 from mqnode_tools.simnodes import SimNode, node_config
 
 NODES = ("sim-1", "sim-2")
@@ -50,3 +51,14 @@ def test_monitor_json_prints_status_and_readings(broker: Broker, tmp_path: Path)
         readings = [float(v) for w, v in whats if w == "sensor/temperature"]
         assert len(readings) >= MONITOR_S - 1, whats  # one a second, the retained one first
         assert all(15.0 < r < 30.0 for r in readings)
+
+
+def test_fleet_shows_a_failed_sensor_reading_without_plotting_it() -> None:
+    fleet = Fleet("mq")
+    for i, text in enumerate([b"21.50", b"None", b"22.00"]):
+        fleet.update("mq/n1/sensor/temperature/state", text, float(i))
+    fleet.update("mq/n1/binary_sensor/motion/state", b"ON", 3.0)
+    node = fleet.nodes["n1"]
+    assert node.sensors["temperature"].value == "22.00"
+    assert list(node.sensors["temperature"].history) == [21.5, 22.0]  # None shown, not a 0 in the trend
+    assert list(node.binaries["motion"].history) == [1.0]

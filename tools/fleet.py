@@ -60,10 +60,13 @@ class Fleet:
                 table = node.sensors if kind == "sensor" else node.binaries
                 r = table.setdefault(name, Reading(text, now))
                 r.value, r.at = text, now
-                try:
-                    r.history.append(float(text))
-                except ValueError:
+                if kind != "sensor":
                     r.history.append(1.0 if text == "ON" else 0.0)
+                else:
+                    try:
+                        r.history.append(float(text))
+                    except ValueError:
+                        pass  # "None" from a sensor that stopped answering: shown, not plotted
             return node_id, "%s/%s" % (kind, name), text
         return None
 
