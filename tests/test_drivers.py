@@ -11,6 +11,7 @@ import ast
 import asyncio
 import importlib
 import os
+import re
 import subprocess
 import sys
 import types
@@ -217,16 +218,18 @@ def test_hardware_wifi_esp32_rides_the_firmwares_own_reconnect(board_hardware: A
 
 def test_hardware_wifi_esp32_gives_up_at_the_timeout_naming_the_status(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     wlan = FakeWLAN([201])
-    with pytest.raises(OSError, match=r"wifi 'home': no ap found \(status 201, after \d+ ms\)"):
+    with pytest.raises(OSError, match=r"wifi 'home': no ap found \(status 201, after \d+ ms\)") as gave_up:
         _wifi(board_hardware, monkeypatch, "esp32", wlan, timeout_ms=300)
     assert wlan.calls[-1] == "disconnect"
+    assert int(re.search(r"after (\d+) ms", str(gave_up.value)).group(1)) >= 300  # at the timeout, not before
 
 
 def test_hardware_wifi_pico_w_stops_at_a_failed_join(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """CYW43 ends a join that failed (cyw43_ctrl.c sets BADAUTH and stops): no waiting it out."""
     wlan = FakeWLAN([1, -3])
-    with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)"):
+    with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)") as failed:
         _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)
+    assert int(re.search(r"after (\d+) ms", str(failed.value)).group(1)) < 5000  # not waited out
 
 
 @pytest.mark.parametrize("pm_none, asked", [(0x10, "pm=0x10"), (None, "pm=0xa11140")], ids=["PM_NONE", "before-1.21"])

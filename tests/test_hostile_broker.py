@@ -216,7 +216,8 @@ def test_declared_256mb_packet_is_refused_from_its_header_without_allocating_it(
     assert err.name == "ProtocolError" and "268435455" in err.msg and "max_packet" in err.msg
     assert elapsed < TIMEOUT_S
     assert fake.connections[0].closed_by_client
-    assert after - before < MAX_HEAP_GROWTH_BYTES  # MicroPython's GC heap; CPython reports 0
+    if runtime == "micropython":  # its GC heap; CPython has no such figure (VmPeak covers it)
+        assert after - before < MAX_HEAP_GROWTH_BYTES
     assert _vm_peak_kb(c) < MAX_CLIENT_VM_KB
     fake.check()
 
@@ -246,7 +247,8 @@ def test_declared_256mb_publish_is_acknowledged_and_dropped_without_allocating_i
     assert counters["too_large"] == 1
     assert acked[-1] == PUBACK and ack(PUBACK, 7) in fake.connections[0].received
     assert not fake.connections[0].closed_by_client
-    assert after - before < MAX_HEAP_GROWTH_BYTES
+    if runtime == "micropython":  # its GC heap; CPython has no such figure (VmPeak covers it)
+        assert after - before < MAX_HEAP_GROWTH_BYTES
     assert _vm_peak_kb(c) < MAX_CLIENT_VM_KB
     fake.check()
 

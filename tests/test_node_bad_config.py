@@ -98,4 +98,4 @@ def test_unknown_key_line_says_what_was_expected(make_node: NodeFactory) -> None
     node.start()
     assert node.wait_exit(EXIT_TIMEOUT_S) == 0
     (line,) = [line for line in node.stdout().splitlines() if "config.json" in line]
-    assert "expected" in line or "telemetry_s" in line, line
+    assert "telemetry_s" in line, line  # the near miss is among the keys it lists

@@ -190,8 +190,7 @@ def test_any_byte_stream_gives_events_or_an_mqtt_exception(busy: bool, chunks: L
     """A broker (or a corrupted link) must never crash the client with, say, an IndexError:
     drivers catch MQTTException and reconnect, anything else takes down the program."""
     s = busy_session() if busy else fresh_session()
-    events, error = feed(s, chunks)
-    assert error is None or isinstance(error, MQTTException)
+    events, _ = feed(s, chunks)  # feed() lets any exception but MQTTException escape: that fails the test
     assert all(ev[0] in CLIENT_BOUND for ev in events)
 
 

@@ -244,18 +244,23 @@ def test_uf2_bootloader_through_mpremote_then_the_drive_appears(
     appear = ("import pathlib, threading, time, sys\n"
               "d = pathlib.Path(sys.argv[1]) / 'RPI-RP2'\n"
               "d.mkdir(); (d / 'INFO_UF2.TXT').write_text(%r)\n" % INFO)
-    seen: List[List[str]] = []
+    seen: List[str] = []
 
     def fake_mpremote(port: str) -> List[str]:
-        seen.append(["mpremote", "connect", port, "bootloader"])
+        seen.append(port)
         return [sys.executable, "-c", appear, str(no_real_drives)]
 
     monkeypatch.setattr(flash_uf2, "bootloader_command", fake_mpremote)
     fw = tmp_path / "fw.uf2"
     fw.write_bytes(uf2(os.urandom(1000)))
     assert flash("--board", "pico-w", "--firmware", str(fw), "--port", "/dev/ttyACM7") == 0
-    assert seen == [["mpremote", "connect", "/dev/ttyACM7", "bootloader"]]
+    assert seen == ["/dev/ttyACM7"]  # asked once, for the board's port
     assert (no_real_drives / "RPI-RP2" / "fw.uf2").read_bytes() == fw.read_bytes()
+
+
+def test_uf2_bootloader_command_is_mpremotes() -> None:
+    cmd = flash_uf2.bootloader_command("/dev/ttyACM7")
+    assert Path(cmd[0]).name == "mpremote" and cmd[1:] == ["connect", "/dev/ttyACM7", "bootloader"]
 
 
 def test_uf2_mpremote_failure_is_one_line(tmp_path: Path, no_real_drives: Path, capsys: pytest.CaptureFixture[str]) -> None:
