@@ -71,7 +71,7 @@ def test_deploy_compiles_copies_and_the_node_comes_online(
     assert (root / "boot.py").exists()
     assert (root / "boards" / "sim.json").read_bytes() == (LIB.parent / "boards" / "sim.json").read_bytes()
     assert (root / "config.json").read_bytes() == node["path"].read_bytes()
-    assert json.loads((root / "secrets.json").read_text()) == {}
+    assert not (root / "secrets.json").exists()  # none given, none written
     assert "online:" in out
     # what Home Assistant and the monitor would see: the retained birth on the broker
     config = node["config"]
@@ -95,6 +95,16 @@ def test_second_deploy_copies_nothing(virtual_board: VirtualBoard, node: Dict[st
     assert "copied 0 files" in out, out
     after = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     assert after == before  # not one file rewritten
+
+
+def test_deploy_without_secrets_keeps_the_boards_own(virtual_board: VirtualBoard, node: Dict[str, Any],
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """A redeploy of code and config must not wipe the WiFi and broker passwords provisioned
+    earlier: the node would then fail to join, far from the laptop that could fix it."""
+    secrets = virtual_board.root / "secrets.json"
+    secrets.write_text('{"wifi_password": "hunter2"}\n')
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0, capsys.readouterr()
+    assert secrets.read_text() == '{"wifi_password": "hunter2"}\n'
 
 
 def test_deploy_removes_a_stale_source_that_would_shadow_its_mpy(

@@ -66,8 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fleet", action="store_true", help="skip the fleet figure")
     p.add_argument("--fleet-steps", type=sizes, default=None, metavar="N,N,...",
                    help="fleet sizes to try (default %s)" % ",".join(map(str, FLEET_STEPS)))
-    p.add_argument("--fleet-seconds", type=positive, default=None, help="sending window per fleet step (default 5)")
-    p.add_argument("--fleet-budget", type=float, default=None, metavar="S", help="fleet time limit (default 120)")
+    p.add_argument("--fleet-seconds", type=positive, default=None, help="sending window per fleet step (default 5; 2 with --quick)")
+    p.add_argument("--fleet-budget", type=float, default=None, metavar="S", help="fleet time limit (default 120; 30 with --quick)")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report (default bench/results.md)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK,
                    help="folder for compiled clients and raw samples (default build/bench)")

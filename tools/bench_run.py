@@ -3,7 +3,7 @@ over clients and repetitions that collect every sample.
 
 MicroPython runs get MICROPYPATH = the compiled harness, the client's compiled tree (and the
 network/machine stand-ins for mqtt_as), and the port's frozen modules: nothing else, so no .py
-source can slip in. CPython runs get PYTHONPATH = the harness sources and the run's copy of lib/. Every process
+source can slip in. CPython runs get PYTHONPATH = the harness sources and the run's copy of lib/mqtt. Every process
 runs in an empty folder (a folder named like a package in the working directory would shadow it)
 and under a timeout, after which it is killed and the job counts as failed.
 """
@@ -42,7 +42,7 @@ class Client:
 class Harness:
     compiled: Path  # bench/harness compiled
     stubs: Path
-    mqnode_src: Path  # the copy of lib/ CPython runs use
+    mqnode_src: Path  # the copy of lib/mqtt CPython runs use
     workdir: Path  # an empty folder every process starts in
     failures: List[str] = field(default_factory=list)
 

@@ -42,7 +42,7 @@ class Part:
 class Board:
     name: str  # the file name without .json
     chip: str
-    firmware: str  # the MicroPython port family the board runs ("esp32", "rp2", "unix")
+    firmware: str  # the MicroPython board name its image is built for ("ESP32_GENERIC", "RPI_PICO_W"; "unix" for sim)
     description: str
     flash_method: str
     flash_offset: Optional[int]  # where esptool writes the image; None for uf2 and none

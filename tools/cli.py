@@ -1,7 +1,8 @@
 """The `mqnode` command line: one sub-command per module in commands/.
 
 Exit status everywhere: 0 success, 1 the operation failed (a broker, board or node said no or
-did not answer), 2 bad usage or input (argparse's own convention).
+did not answer), 2 bad usage or input (argparse's own convention), 130 interrupted (Ctrl-C or
+SIGTERM) in the middle of a job; the commands that run until Ctrl-C end with 0.
 """
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.run(args)
-    except KeyboardInterrupt:
-        return 0
+    except KeyboardInterrupt:  # a command that runs until Ctrl-C (monitor, sim, demo) ends on its own
+        print("mqnode: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A private mosquitto on a free 127.0.0.1 port, for `mqnode demo` and `mqnode sim --local`."""
+"""A private mosquitto on a free 127.0.0.1 port, for `mqnode demo` and the benchmark."""
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
-"""Connection settings shared by every command: flags first, then the environment."""
+"""The broker setting of the commands that talk to nodes (monitor, sim, cmd): the flag first,
+then the environment; deploy's --broker parses the same way."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ DEFAULT_BROKER = "127.0.0.1:1883"
 def add_broker_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker", default=os.environ.get("MQNODE_BROKER", DEFAULT_BROKER), metavar="HOST[:PORT]",
+        type=broker_address,
         help="MQTT broker (env MQNODE_BROKER; default %(default)s)",
     )
     parser.add_argument(
@@ -20,7 +22,7 @@ def add_broker_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def broker_address(text: str) -> Tuple[str, int]:
-    """'host[:port]' -> (host, port); argparse-style error on a bad port."""
+    """'host[:port]' -> (host, port), as an argparse type: a bad port is a usage error."""
     host, _, port = text.rpartition(":") if ":" in text else (text, "", "1883")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError("broker %r: the port must be 1..65535" % text)

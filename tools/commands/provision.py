@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--battery", action="store_true", help="battery mode: wake, publish, deep sleep")
     p.add_argument("--sleep", type=int, metavar="S", help="battery mode: seconds asleep between wakes")
     p.add_argument("--store", metavar="BOARD_FILE", help="file for unacknowledged messages, e.g. /mqtt.dat")
-    p.add_argument("--no-input", action="store_true", help="never prompt: fail on anything missing")
+    p.add_argument("--no-input", action="store_true",
+                   help="never prompt: fail on a missing required value (passwords not given stay out)")
     p.add_argument("--no-reset", action="store_true", help="with --port: do not soft-reset the board afterwards")
 
 
@@ -73,7 +74,8 @@ def fail(message: str, status: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    ask = Asker(interactive=sys.stdin.isatty() and not args.no_input)
+    ask = Asker(interactive=sys.stdin.isatty() and not args.no_input,
+                why="--no-input" if args.no_input else "stdin is not a terminal")
     if args.out is not None:
         try:
             config, secrets = build(args, ask, deployed=[])
@@ -118,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
 class Asker:
     """Prompts for what is missing, when there is a person to ask."""
 
-    def __init__(self, interactive: bool) -> None:
+    def __init__(self, interactive: bool, why: str = "") -> None:
         self.interactive = interactive
+        self.why = why  # why nothing is asked, for the error
         self.before_asking: Optional[Callable[[], None]] = None  # called once, before the first question
 
     def _first(self) -> None:
@@ -131,9 +134,12 @@ class Asker:
         if current:
             return current
         if not self.interactive:
-            raise Refused("%s is required (stdin is not a terminal, so it was not asked for)" % flag)
+            raise Refused("%s is required (%s, so it was not asked for)" % (flag, self.why))
         self._first()
-        answer = input(question + ": ").strip()
+        try:
+            answer = input(question + ": ").strip()
+        except EOFError:  # Ctrl-D: no answer
+            answer = ""
         if not answer:
             raise Refused("%s is required" % flag)
         return answer
@@ -145,7 +151,10 @@ class Asker:
         if not self.interactive:
             return None
         self._first()
-        return getpass.getpass(question + ": ") or None
+        try:
+            return getpass.getpass(question + ": ") or None
+        except EOFError:
+            return None
 
 
 def build(args: argparse.Namespace, ask: Asker, deployed: List[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:

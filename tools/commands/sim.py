@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from mqnode_tools.settings import add_broker_argument, broker_address
+from mqnode_tools.paths import micropython
+from mqnode_tools.settings import add_broker_argument
 from mqnode_tools.simnodes import start_nodes, stop_nodes
 
 HELP = "Run N simulated nodes (firmware/main.py on the sim board) against a broker."
@@ -26,9 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.nodes < 1:
-        print("mqnode sim: --nodes must be at least 1")
+        print("mqnode sim: --nodes must be at least 1", file=sys.stderr)
         return 2
-    host, port = broker_address(args.broker)
+    try:
+        micropython()
+    except FileNotFoundError as e:
+        print("mqnode sim: %s" % e, file=sys.stderr)
+        return 1
+    host, port = args.broker
     with tempfile.TemporaryDirectory(prefix="mqnode-sim-") as tmp:
         nodes = start_nodes(args.nodes, Path(tmp), host, port, args.prefix, args.telemetry, commands=False)
         end = None if args.duration is None else time.monotonic() + args.duration
