@@ -7,10 +7,9 @@ ESP32 classic has no usable one in MicroPython; S3/C3 expose `esp32.mcu_temperat
 class InternalTemp:
     component = "sensor"
 
-    def __init__(self, name, hw, channel=4):
-        self.fields = [(name, "°C", "temperature")]
-        self._hw = hw
-        self._adc = hw.ADC(channel) if hw.CHIP in ("rp2040", "sim") else None
+    def __init__(self, spec, hw):
+        self.fields = [(spec["name"], "°C", "temperature")]
+        self._adc = hw.ADC(spec.get("adc", 4)) if hw.CHIP in ("rp2040", "sim") else None
 
     async def read(self):
         if self._adc is None:
@@ -23,5 +22,4 @@ class InternalTemp:
         return [round(27 - (volts - 0.706) / 0.001721, 2)]  # RP2040 datasheet, section 4.9.5
 
 
-def make(spec, hw):
-    return InternalTemp(spec["name"], hw, spec.get("adc", 4))
+make = InternalTemp  # made straight from its board-file entry: one function less to keep in RAM
