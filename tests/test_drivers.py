@@ -72,6 +72,15 @@ def test_internal_temp_on_esp32_s3_c3_uses_mcu_temperature(monkeypatch: pytest.M
         asyncio.run(sensor.read())
 
 
+@pytest.mark.parametrize("name", ["t#1", "a/b", "", None], ids=["hash", "slash", "empty", "missing"])
+def test_a_part_whose_name_cannot_be_a_topic_level_is_refused_at_boot(name: object) -> None:
+    """Its state topic would make every publish raise, and the node reset on each boot."""
+    from mqnode import drivers, hardware_sim
+
+    with pytest.raises(ValueError, match="must be a topic level"):
+        drivers.make({"name": name, "driver": "relay", "pin": 16}, hardware_sim)
+
+
 # --- hardware.py over stand-ins for the firmware's modules --------------------------------------
 
 

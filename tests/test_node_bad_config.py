@@ -39,6 +39,8 @@ CASES = {
                           ["broker_password", "expected a string", "5"]),
     "unknown_board": ('{"broker": {"host": "127.0.0.1"}, "board": "nosuch"}', None, "nosuch.json",
                       ["board", "nosuch"]),
+    "password_without_user": ('{"broker": {"host": "127.0.0.1"}}', '{"broker_password": "pw"}', "secrets.json",
+                              ["broker_password", "needs broker.user"]),
     "missing_ca_file": ('{"broker": {"host": "127.0.0.1", "tls": true, "ca": "nosuch.der"}}', None, "config.json",
                         ["broker.ca", "no file nosuch.der"]),
 }

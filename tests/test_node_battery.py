@@ -284,3 +284,24 @@ def test_a_wake_that_blocks_the_event_loop_is_reset_by_the_watchdog_and_nothing_
     finally:
         board.stop()
     assert kept_readings(root / "rtc.bin") == []
+
+
+class _Rtc:
+    CHIP = "sim"
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def rtc_memory(self) -> bytes:
+        return self.data
+
+
+def test_rtc_memory_of_the_wrong_shape_is_trimmed_to_what_a_wake_can_use() -> None:
+    """Valid JSON that _save did not write (an older layout, a flipped bit) must not end a wake
+    in an exception: out-of-range fails are clamped, readings that are no (topic, text) pair go."""
+    from mqnode import battery
+
+    kept = battery._load_rtc(_Rtc(b'{"fails": -1, "readings": [["x"], [1, 2], ["sensor/t/state", "21.50"]]}'))
+    assert kept == {"fails": 0, "readings": [["sensor/t/state", "21.50"]], "switches": {}}
+    assert battery._load_rtc(_Rtc(b'{"fails": 9}'))["fails"] == 3
+    assert battery._load_rtc(_Rtc(b"\xff not json"))["readings"] == []

@@ -45,7 +45,7 @@ def boot(config_path, secrets_path, boards_dir):
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
         node = Node(cfg, spec, hw)
         node.client = _client(Client, node, cfg)
-    except (ValueError, KeyError, TypeError) as e:  # config.ConfigError is a ValueError
+    except (ValueError, KeyError, TypeError, AttributeError, ImportError) as e:  # ConfigError is a ValueError
         print("mqnode: configuration error:", e)
         print("mqnode: safe mode: fix the file over USB and reset; the node is not running")
         return None

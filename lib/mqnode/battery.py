@@ -16,7 +16,6 @@ import asyncio
 import json
 
 from mqtt.compat import ticks_add, ticks_diff, ticks_ms
-from mqtt.errors import MQTTException
 
 from .node import log
 
@@ -60,7 +59,7 @@ async def run(node):
         await asyncio.wait_for(_wake(node, kept), node.cfg["awake_s"])
         kept["fails"] = 0
         sleep_s = node.cfg["sleep_s"]
-    except (OSError, MQTTException, asyncio.TimeoutError) as e:
+    except Exception as e:  # whatever it was, a battery node sleeps rather than stay awake at the REPL
         log("wake failed (%r); keeping %d readings" % (e, len(kept["readings"])))
         sleep_s = node.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
     _save(node, kept)
@@ -116,7 +115,10 @@ async def _wake(node, kept):
 def _load_rtc(hw):
     try:
         kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": int(kept.get("fails", 0)), "readings": [list(r) for r in kept.get("readings", [])],
+        return {"fails": min(max(int(kept.get("fails", 0)), 0), 3),
+                # only (topic below the node, text) pairs: anything else was not written by _save
+                "readings": [list(r) for r in kept.get("readings", [])
+                             if isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and isinstance(r[1], str)],
                 "switches": dict(kept.get("switches", {}))}
     except (ValueError, TypeError, AttributeError):
         return {"fails": 0, "readings": [], "switches": {}}  # unreadable RTC memory: start afresh

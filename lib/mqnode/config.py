@@ -64,6 +64,8 @@ def load(config_path, secrets_path=None):
         cfg.update({k: None for k in SECRETS})
     if cfg["broker.port"] is None:
         cfg["broker.port"] = 8883 if cfg["broker.tls"] else 1883
+    if cfg["broker_password"] is not None and cfg["broker.user"] is None:  # MQTT allows no such CONNECT
+        raise ConfigError("%s: broker_password: needs broker.user in %s" % (_base(secrets_path), _base(config_path)))
     return cfg
 
 

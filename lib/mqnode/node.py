@@ -23,6 +23,10 @@ from mqtt.errors import MQTTException
 from . import VERSION
 
 WDT_MS = 8000  # the RP2040's watchdog tops out at 8.3 s
+# What a publish can raise when the link fails under it (a reset not yet noticed, a drain that
+# timed out, a message store that cannot be written): the message stays in the session, to go
+# after the reconnect, and the task goes on. MicroPython's asyncio.TimeoutError is no OSError.
+LINK_ERRORS = (OSError, MQTTException, asyncio.TimeoutError)
 
 
 def log(*args):
@@ -75,7 +79,7 @@ class Node:
             try:
                 await c.connect()
                 break
-            except (OSError, MQTTException, asyncio.TimeoutError) as e:
+            except LINK_ERRORS as e:
                 log("broker %s:%d: %r; retrying in %d s" % (self.cfg["broker.host"], self.cfg["broker.port"], e, delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
@@ -122,8 +126,8 @@ class Node:
             n = c.reconnects
             try:
                 await self.announce()
-            except (OSError, MQTTException) as e:
-                log("announce failed:", e)
+            except LINK_ERRORS as e:
+                log("announce failed:", repr(e))
             if c.reconnects == n:
                 await c.disconnected.wait()
             # else the link dropped and came back while announcing (its publishes waited and were
@@ -170,11 +174,14 @@ class Node:
     async def _telemetry(self):
         n = 0
         while True:
-            for topic, payload in await self.read_sensors():
-                await self.client.publish(topic, payload, qos=1, retain=True)
-            n += 1
-            if n % 10 == 0:
-                await self.publish_info()
+            try:
+                for topic, payload in await self.read_sensors():
+                    await self.client.publish(topic, payload, qos=1, retain=True)
+                n += 1
+                if n % 10 == 0:
+                    await self.publish_info()
+            except LINK_ERRORS as e:
+                log("telemetry:", repr(e))
             await asyncio.sleep(self.cfg["telemetry_s"])
 
     async def read_sensors(self):
@@ -203,11 +210,17 @@ class Node:
         topic = self.topic("binary_sensor", b.name, "state")
         while True:
             v = await b.changed()
-            await self.client.publish(topic, "ON" if v else "OFF", qos=1, retain=True)
+            try:
+                await self.client.publish(topic, "ON" if v else "OFF", qos=1, retain=True)
+            except LINK_ERRORS as e:
+                log("motion:", repr(e))
 
     async def _commands(self):
         async for msg in self.client.messages:
-            await self.handle(msg.topic, msg.payload)
+            try:
+                await self.handle(msg.topic, msg.payload)
+            except LINK_ERRORS as e:  # the switch did change; its state goes after the reconnect
+                log("command:", repr(e))
 
     async def handle(self, topic, payload):
         """A command or a Home Assistant status message; anything wrong is logged and counted."""

@@ -11,6 +11,9 @@ A driver is one of three shapes, told apart by `component` (Home Assistant's wor
 
 
 def make(spec, hw):
+    name = spec.get("name")
+    if not isinstance(name, str) or not name or any(c in name for c in "+#/\x00"):
+        raise ValueError("board part %r: its name must be a topic level, without + # / or NUL" % (name,))
     driver = spec.get("driver")
     try:
         module = __import__("mqnode.drivers." + driver, None, None, ("make",))
