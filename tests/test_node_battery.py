@@ -287,8 +287,6 @@ def test_a_wake_that_blocks_the_event_loop_is_reset_by_the_watchdog_and_nothing_
 
 
 class _Rtc:
-    CHIP = "sim"
-
     def __init__(self, data: bytes) -> None:
         self.data = data
 
