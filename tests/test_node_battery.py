@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import List
 
 from broker import Broker, free_ports
-from fake_broker import Close, Expect, FakeBroker, Reply, Send, ack, connack
-from mqtt.packet import CONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
+from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, ack, connack
+from fake_broker import publish as fake_publish
+from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
 from runtime import LIB, REPO
 from sim_node import (  # noqa: F401 (fixtures)
@@ -180,6 +181,61 @@ def test_command_sent_while_asleep_is_applied_at_next_wake(make_node: NodeFactor
 
     assert live.wait(on(node.topic("switch/relay/state")), DELIVERY_TIMEOUT_S, mark).text == "ON"
     assert "ignored command" not in node.stdout()
+
+
+def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: NodeFactory) -> None:
+    """The node acknowledges a QoS 1 command as it arrives, so the broker will not send it again:
+    one that comes in after the collection window, while the node reports its switch states,
+    must still be obeyed before the disconnect. A scripted broker sends it in answer to the
+    relay's state (session present: no SUBSCRIBE or discovery)."""
+    # the command on the topic beside the state just published: .../switch/relay/set
+    command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=77))
+    puback = Reply(lambda p: ack(PUBACK, p.packet_id))
+    script = [[
+        Expect(CONNECT), Send(connack(0, session_present=1)),
+        Expect(PUBLISH), puback,  # online
+        Expect(PUBLISH), puback,  # the reading
+        Expect(PUBLISH), puback,  # info
+        Expect(PUBLISH), command, puback,  # the relay's state, OFF; the command comes in
+        Expect(PUBACK),  # the node takes the command
+        Serve(),
+    ]]
+    with FakeBroker(script) as fake:
+        node = make_node(start=False, port=fake.port, **BATTERY)
+        assert wake(node) == SLEEP_S * 1000, node.stdout()
+        fake.check()
+        packets = fake.connections[0].packets
+    states = [p.publish()[2] for p in packets if p.kind == PUBLISH and p.publish()[0] == node.topic("switch/relay/state").encode()]
+    assert [p.packet_id for p in packets if p.kind == PUBACK] == [77]
+    assert states == [b"OFF", b"ON"], node.stdout()  # obeyed, and its state reported before sleeping
+    assert packets[-1].kind == DISCONNECT
+    assert json.loads(node.rtc_file.read_bytes())["switches"] == {"relay": True}
+
+
+def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(make_node: NodeFactory) -> None:
+    """As above, but the broker then answers nothing, and the keepalive is longer than the wake:
+    the wake fails at awake_s, waiting for the relay state's PUBACK. The command was acknowledged
+    all the same, so the relay is switched (and kept over the sleep); its state goes out at the
+    next wake."""
+    command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=78))
+    puback = Reply(lambda p: ack(PUBACK, p.packet_id))
+    script = [[
+        Expect(CONNECT), Send(connack(0, session_present=1)),
+        Expect(PUBLISH), puback,  # online
+        Expect(PUBLISH), puback,  # the reading
+        Expect(PUBLISH), puback,  # info
+        Expect(PUBLISH), command,  # the relay's state, never acknowledged
+        Expect(PUBACK),
+        Stall(AWAKE_S + 2),
+    ]]
+    with FakeBroker(script) as fake:
+        node = make_node(start=False, port=fake.port, keepalive_s=60, **BATTERY)
+        assert wake(node) == 2 * SLEEP_S * 1000
+        fake.check()
+        packets = fake.connections[0].packets
+    assert [p.packet_id for p in packets if p.kind == PUBACK] == [78]
+    assert "wake failed" in node.stdout()
+    assert json.loads(node.rtc_file.read_bytes())["switches"] == {"relay": True}, node.stdout()
 
 
 def test_switch_state_survives_deep_sleep(make_node: NodeFactory, observe: ObserverFactory) -> None:

@@ -62,6 +62,10 @@ async def run(node):
     except Exception as e:  # whatever it was, a battery node sleeps rather than stay awake at the REPL
         log("wake failed (%r); keeping %d readings" % (e, len(kept["readings"])))
         sleep_s = node.cfg["sleep_s"] * (1 << kept["fails"])  # back off while unreachable
+        try:
+            await _obey(node)  # offline now: the switch is set, its state goes out next wake
+        except Exception as e:
+            log("command after a failed wake: %r" % e)
     _save(node, kept)
     hw.deepsleep(sleep_s * 1000)
 
@@ -101,15 +105,23 @@ async def _wake(node, kept):
         # Commands sent while we slept arrive right after CONNACK (persistent session).
         deadline = ticks_add(ticks_ms(), COLLECT_MS)
         while ticks_diff(deadline, ticks_ms()) > 0:
-            if c.messages.items:
-                m = c.messages.items.pop(0)
-                await node.handle(m.topic, m.payload)
-            else:
-                await asyncio.sleep(0.02)
+            await _obey(node)
+            await asyncio.sleep(0.02)
         for w in node.switches:  # after the commands: the state kept for the next wake
             await node.publish_switch(w)
+        # No await between this and disconnect(): nothing is taken in after the queue is empty.
+        await _obey(node)
     finally:
         await c.disconnect()
+
+
+async def _obey(node):
+    """Handle the commands the client has taken in. Each was acknowledged as it arrived, so the
+    broker will not send it again: one left in the queue at the disconnect would be lost."""
+    items = node.client.messages.items
+    while items:
+        m = items.pop(0)
+        await node.handle(m.topic, m.payload)
 
 
 def _load_rtc(hw):
