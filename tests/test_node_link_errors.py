@@ -1,20 +1,32 @@
 """A publish that fails under the node's feet does not take the node down. Here every QoS 1
-publish raises OSError: the message store sits in a folder that does not exist, so writing it
-(before each send) fails, as a full or broken flash would. The node's tasks (announcer,
+publish raises OSError: once the node has booted, the folder of its message store is replaced by a
+file, so writing the store (before each send) fails, as a full or broken flash would. (At boot
+such a store is a configuration error: test_node_bad_config.) The node's tasks (announcer,
 telemetry, motion, commands) log the error and go on; before, the first one ended the node.
 """
 from __future__ import annotations
 
+import shutil
 import time
 
 from sim_node import NodeFactory, make_node  # noqa: F401 (fixtures)
 
 PERIOD_S = 0.2
 RUN_S = 3.0
+BOOT_TIMEOUT_S = 10.0
 
 
 def test_publishes_that_raise_are_logged_and_the_node_keeps_running(make_node: NodeFactory) -> None:
-    node = make_node(telemetry_s=PERIOD_S, store="nosuchdir/mqtt.dat")
+    node = make_node(start=False, telemetry_s=PERIOD_S, store="storedir/mqtt.dat")
+    folder = node.folder / "storedir"
+    folder.mkdir()
+    node.start()
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while "broker 127.0.0.1" not in node.stdout() and node.running and time.monotonic() < deadline:
+        time.sleep(0.05)  # the boot line: the store passed its check
+    assert "broker 127.0.0.1" in node.stdout(), node.stdout() + node.errors()
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
     node.send("pin 15 1")  # motion too, once the node is up
     time.sleep(RUN_S)
     out = node.stdout() + node.errors()

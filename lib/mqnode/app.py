@@ -82,8 +82,22 @@ def _client(Client, node, cfg):
         cfg["broker.host"], cfg["broker.port"], client_id=node.node_id, user=cfg["broker.user"],
         password=cfg["broker_password"], keepalive=cfg["keepalive_s"], ssl=_tls(cfg),
         clean_session=False,  # commands sent while the node was away wait for it
-        will=(node.status_topic, "offline", 1, True), reconnect=not cfg["battery"], store=cfg["store"],
+        will=(node.status_topic, "offline", 1, True), reconnect=not cfg["battery"], store=_store(cfg["store"]),
     )
+
+
+def _store(path):
+    """The message store's file, if it can be written: with one that cannot, every QoS 1 publish
+    would fail, and the node would run mute. Tried the way the store writes it (path + ".tmp")."""
+    if path:
+        import os
+
+        try:
+            open(path + ".tmp", "wb").close()
+            os.remove(path + ".tmp")
+        except OSError as e:
+            raise ValueError("config.json: store: cannot write %s (%r)" % (path, e))
+    return path
 
 
 def _tls(cfg):
