@@ -39,3 +39,28 @@ def test_motion_is_reported_on_within_200_ms_and_off_when_it_ends(
     texts = [m.text for m in live.messages(on(state))]
     assert texts == ["OFF"] + ["ON", "OFF"] * CYCLES  # nothing lost, nothing doubled
     assert node.running
+
+
+def test_lines_the_simulated_board_cannot_use_are_reported_and_skipped(
+    make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    """A typo at the terminal of `mqnode sim` (or a test's) must not end the board's stdin task,
+    which would reboot the node: each bad line is reported, and the next good one still works."""
+    node = make_node(start=False)
+    state = node.topic("binary_sensor/motion/state")
+    live = observe([node.topic("#")])
+    node.start()
+    wait_announced(live, node)
+    mark = live.mark()
+    bad = ["pin x 1", "pin 15 on", "pin 99 1", "adc 4 broken", "led 1 1", "pin 15"]
+    node.send("")  # an empty line is no command, and no complaint
+    for line in bad:
+        node.send(line)
+    node.send("pin %d 1" % PIR_PIN)
+
+    assert live.wait(on(state), 1.0, mark).text == "ON"
+    out = node.stdout()
+    assert out.count("sim: ignored") == len(bad), out
+    assert "sim: ignored 'pin x 1'; the commands are: pin <n> 0|1, adc <channel> fail|ok" in out
+    assert "rebooting" not in out and "Traceback" not in out + node.errors(), out
+    assert node.running

@@ -14,7 +14,6 @@ reads fail (OSError, as a sensor that stopped answering) or work again.
 import gc
 import sys
 
-from mqtt.compat import ticks_ms
 
 EXIT_DEEPSLEEP = 77  # the process ended in deep sleep; restart it after the time printed
 EXIT_RESET = 78  # machine.reset(): restart it now
@@ -193,22 +192,34 @@ def wifi_up():
 
 
 async def control():
-    """Apply stdin commands (`pin <n> <0|1>`) as they come, polling every 20 ms: the simulated
-    edge may poll; nothing under test does."""
+    """Apply stdin commands as they come, polling every 20 ms: the simulated edge may poll;
+    nothing under test does. A line it cannot use is reported and skipped: a typo at the
+    terminal must not end the task (the node reboots when a task dies)."""
     import asyncio
     import select
 
     poller = select.poll()
     poller.register(sys.stdin, select.POLLIN)
-    start = ticks_ms()
     while True:
         if poller.poll(0):
             line = sys.stdin.readline()
             if not line:
                 return  # stdin closed: no more commands
             words = line.split()
-            if len(words) == 3 and words[0] == "pin" and int(words[1]) in Pin.pins:
-                Pin.pins[int(words[1])].value(int(words[2]))
-            elif len(words) == 3 and words[0] == "adc":
-                (ADC.failing.add if words[2] == "fail" else ADC.failing.discard)(int(words[1]))
+            if words and not _command(words):
+                print("sim: ignored %r; the commands are: pin <n> 0|1, adc <channel> fail|ok" % line.strip())
         await asyncio.sleep(0.02)
+
+
+def _command(words):
+    """Apply one stdin command; False if it is not one."""
+    if len(words) != 3 or not words[1].isdigit():
+        return False
+    n = int(words[1])
+    if words[0] == "pin" and n in Pin.pins and words[2] in ("0", "1"):
+        Pin.pins[n].value(int(words[2]))
+    elif words[0] == "adc" and words[2] in ("fail", "ok"):
+        (ADC.failing.add if words[2] == "fail" else ADC.failing.discard)(n)
+    else:
+        return False
+    return True
