@@ -1,7 +1,8 @@
 # The virtual board's `machine`: what mpremote and the firmware ask of it that the Unix port's own
 # machine module lacks. repl.py imports it before it remounts "/", so it stays in sys.modules and
-# every later `import machine` (mpremote's `reset`, boot.py) gets it. No Pin: the virtual board
-# has no GPIO, so boot.py's safe-mode check takes its "no safe-mode pin" branch, as on the Unix port.
+# every later `import machine` (mpremote's `reset`, boot.py) gets it. Pin only when the launcher
+# was given a pin file (VB_PINS); otherwise the board has no GPIO, and boot.py's safe-mode check
+# takes its "no machine.Pin" branch, as on the Unix port.
 import os
 import sys
 
@@ -69,3 +70,26 @@ if _WATCHDOG_MS:
 
         def feed(self):
             sys.stderr.write("vb:feed\n")
+
+
+_PINS = os.getenv("VB_PINS")
+if _PINS:
+    _pin_file = open(_PINS)  # opened now: once repl.py mounts the board's "/", host paths are gone
+
+    class Pin:
+        """Input pins whose levels the test sets, as a finger on a button does: VB_PINS names a
+        file of "<pin> <level>" lines, read at every value(); a pin not listed is high (pulled up)."""
+
+        IN = 1
+        PULL_UP = 1
+
+        def __init__(self, id, mode=-1, pull=-1):
+            self.id = str(id)
+
+        def value(self):
+            _pin_file.seek(0)
+            for line in _pin_file.read().splitlines():
+                words = line.split()
+                if len(words) == 2 and words[0] == self.id:
+                    return int(words[1])
+            return 1
