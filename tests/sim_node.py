@@ -80,12 +80,12 @@ class NodeProcess:
     def rtc_file(self) -> Path:
         return self.folder / "rtc.bin"
 
-    def start(self, heapsize: Optional[str] = None, lib: Path = LIB) -> Run:
+    def start(self, heapsize: Optional[str] = None, lib: Path = LIB, main: Path = MAIN) -> Run:
         """Boot (or wake) the node: a new process of firmware/main.py on this folder's config.
 
         heapsize (e.g. "64k") fixes the GC heap like a board's; lib is where its modules come from
         (a compiled .mpy tree, as a board holds them: the Unix port cannot compile the sources in
-        a small heap)."""
+        a small heap); main is the firmware's main.py, whose ../boards holds the board files."""
         assert not self.running, "node %s is already running" % self.node_id
         n = len(self.runs)
         out, err = self.folder / ("run%d.stdout" % n), self.folder / ("run%d.stderr" % n)
@@ -94,7 +94,7 @@ class NodeProcess:
         env = dict(os.environ, MICROPYPATH="%s:.frozen" % lib)
         heap = ["-X", "heapsize=" + heapsize] if heapsize else []
         process = subprocess.Popen(
-            [micropython_executable(), *heap, str(MAIN), str(self.config_path)],
+            [micropython_executable(), *heap, str(main), str(self.config_path)],
             stdin=subprocess.PIPE, stdout=out_f, stderr=err_f, env=env, cwd=self.folder,
         )
         run = Run(process, out, err, time.monotonic())

@@ -4,12 +4,16 @@ USB console too busy to fix the file. The safe-mode flag file keeps the app from
 """
 from __future__ import annotations
 
+import json
+import shutil
 import time
+from pathlib import Path
 from typing import List
 
 import pytest
 
 from node_observer import Observer
+from runtime import REPO
 from sim_node import NodeFactory, NodeProcess, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
 
 EXIT_TIMEOUT_S = 10.0
@@ -103,3 +107,42 @@ def test_unknown_key_line_says_what_was_expected(make_node: NodeFactory) -> None
     assert node.wait_exit(EXIT_TIMEOUT_S) == 0
     (line,) = [line for line in node.stdout().splitlines() if "config.json" in line]
     assert "telemetry_s" in line, line  # the near miss is among the keys it lists
+
+
+# id: (the board file's text, what the line must also say)
+BOARD_CASES = {
+    "part_without_pin": ('{"name": "bad", "chip": "sim", "sensors": [{"name": "motion", "driver": "pir"}]}',
+                         ["motion: no 'pin', which the pir driver needs"]),
+    "bus_without_scl": ('{"name": "bad", "chip": "sim", "sensors": [{"name": "air", "driver": "bme280", '
+                        '"i2c": {"bus": 0, "sda": 8}}]}', ["air: no 'scl', which the bme280 driver needs"]),
+    "unknown_driver": ('{"name": "bad", "chip": "sim", "sensors": [{"name": "t", "driver": "nosuch"}]}',
+                       ["t: no driver named 'nosuch'"]),
+    "no_chip": ('{"name": "bad", "sensors": []}', ["chip: required"]),
+    "bad_part_name": ('{"name": "bad", "chip": "sim", "switches": [{"name": "a/b", "driver": "relay", "pin": 16}]}',
+                      ["'a/b'", "topic level"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BOARD_CASES), ids=list(BOARD_CASES))
+def test_bad_board_file_prints_one_line_naming_the_file_and_the_part(
+    case: str, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    """A board file is configuration too: a part missing a pin, an unknown driver, no chip."""
+    text, says = BOARD_CASES[case]
+    firmware = tmp_path / "fw" / "firmware"  # main.py reads its board files from ../boards
+    firmware.mkdir(parents=True)
+    shutil.copy(REPO / "firmware" / "main.py", firmware)
+    (tmp_path / "fw" / "boards").mkdir()
+    (tmp_path / "fw" / "boards" / "bad.json").write_text(text)
+    node: NodeProcess = make_node(start=False)
+    config = json.loads(node.config_path.read_text())
+    node.write_config(dict(config, board="bad"))
+    node.start(main=firmware / "main.py")
+
+    assert node.wait_exit(EXIT_TIMEOUT_S) == 0
+    out = node.stdout()
+    assert "Traceback" not in out + node.errors(), out
+    (line,) = [line for line in out.splitlines() if "bad.json" in line]
+    assert "configuration error" in line, line
+    for words in says:
+        assert words in line, line

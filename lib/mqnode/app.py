@@ -43,7 +43,10 @@ def boot(config_path, secrets_path, boards_dir):
 
     try:
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
-        node = Node(cfg, spec, hw)
+        try:
+            node = Node(cfg, spec, hw)  # starts the drivers the board file names
+        except (ValueError, KeyError, TypeError, AttributeError, ImportError) as e:
+            raise ValueError("%s/%s.json: %s" % (boards_dir, cfg["board"], e))
         node.client = _client(Client, node, cfg)
     except (ValueError, KeyError, TypeError, AttributeError, ImportError) as e:  # ConfigError is a ValueError
         print("mqnode: configuration error:", e)

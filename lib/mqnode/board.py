@@ -10,11 +10,17 @@ def load(name, directory):
     path = "%s/%s.json" % (directory, name)
     try:
         with open(path) as f:
-            return json.load(f)
+            board = json.load(f)
     except OSError:
         raise ValueError("board %r: no file %s" % (name, path))
     except ValueError:
         raise ValueError("board %r: %s is not valid JSON" % (name, path))
+    if not isinstance(board, dict):
+        raise ValueError("%s: expected a JSON object" % path)
+    for key in ("name", "chip"):
+        if not isinstance(board.get(key), str):
+            raise ValueError("%s: %s: required, a string" % (path, key))
+    return board
 
 
 def hardware_for(board):

@@ -18,5 +18,8 @@ def make(spec, hw):
     try:
         module = __import__("mqnode.drivers." + driver, None, None, ("make",))
     except ImportError:
-        raise ValueError("%s: no driver named %r" % (spec.get("name"), driver))
-    return module.make(spec, hw)
+        raise ValueError("%s: no driver named %r" % (name, driver))
+    try:
+        return module.make(spec, hw)
+    except KeyError as e:  # a pin, a bus or an address the driver needs and the entry lacks
+        raise ValueError("%s: no %r, which the %s driver needs" % (name, e.args[0], driver))
