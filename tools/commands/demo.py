@@ -25,11 +25,14 @@ SIM_PIR_PIN = 15  # boards/sim.json: the motion sensor's pin
 MOTION_EVERY_S = 3.0
 
 
-def motion_maker(nodes: List[SimNode]) -> Callable[[], None]:
-    """Someone walks past a random node now and then: the PIR pin goes high, then low again."""
+def ticker(nodes: List[SimNode]) -> Callable[[], None]:
+    """What the demo does at each refresh: restart a node that reset (as `mqnode sim` does), and
+    now and then someone walks past a random node: its PIR pin goes high, then low again."""
     state = {"next": time.monotonic() + MOTION_EVERY_S, "node": None}
 
     def tick() -> None:
+        for n in nodes:
+            n.service()
         if time.monotonic() < state["next"]:
             return
         state["next"] = time.monotonic() + MOTION_EVERY_S
@@ -61,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
         print("mqnode demo: %s" % e, file=sys.stderr)
         return 1
     print("mqnode demo: mosquitto on 127.0.0.1:%d; try:" % broker.port)
-    print("  mosquitto_pub -p %d -t mqnode/sim-1/switch/relay/set -m TOGGLE" % broker.port)
+    print("  mosquitto_pub -h 127.0.0.1 -p %d -t mqnode/sim-1/switch/relay/set -m TOGGLE" % broker.port)
     with tempfile.TemporaryDirectory(prefix="mqnode-demo-") as tmp:
         nodes = start_nodes(args.nodes, Path(tmp), "127.0.0.1", broker.port, "mqnode", args.telemetry)
         watcher = Watcher("127.0.0.1", broker.port, "mqnode")
         try:
-            watch(watcher, args.duration, args.json, motion_maker(nodes))
+            watch(watcher, args.duration, args.json, ticker(nodes))
         except KeyboardInterrupt:
             pass
         finally:
