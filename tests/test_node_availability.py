@@ -36,6 +36,18 @@ def test_birth_is_online_and_retained(make_node: NodeFactory, observe: ObserverF
     assert (kept.text, kept.retain) == ("online", True)
 
 
+def test_birth_comes_before_anything_else_the_node_says(make_node: NodeFactory, observe: ObserverFactory) -> None:
+    """As ESPHome and Tasmota do: a subscriber learns the node is online before its readings,
+    and the birth goes at QoS 1 (the observer subscribes at QoS 1, so it sees what was sent)."""
+    node = make_node(start=False)
+    live = observe([node.topic("#")])
+    node.start()
+
+    live.wait(on(node.topic("info")), BIRTH_TIMEOUT_S)  # the end of the announcement
+    first = live.messages()[0]
+    assert (first.topic, first.text, first.qos) == (node.topic("status"), "online", 1), live.summary()
+
+
 def test_killed_node_goes_offline_within_one_and_a_half_keepalives_and_stays_offline(
     make_node: NodeFactory, observe: ObserverFactory
 ) -> None:
@@ -47,7 +59,7 @@ def test_killed_node_goes_offline_within_one_and_a_half_keepalives_and_stays_off
     mark = live.mark()
     killed = node.signal(signal.SIGKILL)
     will = live.wait(on(node.topic("status")), WILL_DEADLINE_S + 1, mark)
-    assert will.text == "offline"
+    assert (will.text, will.qos) == ("offline", 1)  # a QoS 1 will: the observer asked for up to 1
     assert will.at - killed <= WILL_DEADLINE_S
 
     late = observe([node.topic("status")])

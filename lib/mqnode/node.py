@@ -85,6 +85,7 @@ class Node:
                 delay = min(delay * 2, 30)
         for coro in [self._announcer(), self._commands()] + [self._motion(b) for b in self.binaries]:
             asyncio.create_task(coro)
+        await asyncio.sleep(0)  # the announcer sends the birth before the first reading goes
         await self._telemetry()  # in this task: one task (and gather's bookkeeping) less
 
     def _oversized(self, topic, size):
