@@ -3,7 +3,7 @@
 It sits exactly where hardware.py sits, so the drivers and the node run unchanged on top of it:
 pins that record their level and fire interrupt handlers, an ADC whose temperature channel drifts
 plausibly from a seed, 1-Wire, DHT and I2C buses with a part on each (sim_parts.py), WiFi that is
-always up, RTC memory kept in a file, and deep sleep or reset that end the process (exit codes
+up (unless a file in the node's folder says it is down), RTC memory kept in a file, and deep sleep or reset that end the process (exit codes
 below) so a launcher can start it again. A watchdog only where the interpreter's machine module
 has one (see watchdog()).
 
@@ -170,11 +170,14 @@ def watchdog(ms):
 
 
 async def wifi_connect(ssid, password, timeout_ms, power_save=True):
-    """Always up, unless a test wrote <state_dir>/hang_wifi (seconds): then this one call blocks
-    the whole interpreter that long, as a WiFi driver call that hangs does on a board."""
+    """Up at once, unless <state_dir>/wifi_down exists (see wifi_up), or a test wrote
+    <state_dir>/hang_wifi (seconds): then this one call blocks the whole interpreter that long,
+    as a WiFi driver call that hangs does on a board."""
     import os
     import time
 
+    if not wifi_up():
+        raise OSError("wifi: no access point answers (the sim's wifi_down file)")
     try:
         with open(state_dir + "/hang_wifi") as f:
             seconds = float(f.read())
@@ -188,7 +191,15 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
 
 
 def wifi_up():
-    return True
+    """False while <state_dir>/wifi_down exists: the access point is gone, as far as the node
+    can tell (the link to the broker on 127.0.0.1 stays up; only the node's WiFi handling runs)."""
+    import os
+
+    try:
+        os.stat(state_dir + "/wifi_down")
+        return False
+    except OSError:
+        return True
 
 
 async def control():
