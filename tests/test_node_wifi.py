@@ -10,7 +10,7 @@ from pathlib import Path
 from node_observer import on
 from sim_node import NodeFactory, NodeProcess, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
 
-RETRY_LINE = "wifi: no access point answers (the sim's wifi_down file) ; retrying in %d s"
+RETRY_LINE = "wifi_down: no access point ; retrying in %d s"
 ONLINE_TIMEOUT_S = 10.0
 HEALTH_PERIOD_S = 1.0  # node._health looks at the WiFi once a second
 

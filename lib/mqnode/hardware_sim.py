@@ -39,8 +39,6 @@ def _rand():
 class Pin:
     IN = 0
     OUT = 1
-    PULL_UP = 1
-    PULL_DOWN = 2
     IRQ_RISING = 1
     IRQ_FALLING = 2
     pins = {}  # number -> Pin, for the stdin commands
@@ -59,12 +57,6 @@ class Pin:
         self._v = 1 if v else 0
         if changed and self._handler:
             self._handler(self)
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
 
     def irq(self, handler=None, trigger=3):
         self._handler = handler
@@ -177,7 +169,7 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
     import time
 
     if not wifi_up():
-        raise OSError("wifi: no access point answers (the sim's wifi_down file)")
+        raise OSError("wifi_down: no access point")
     try:
         with open(state_dir + "/hang_wifi") as f:
             seconds = float(f.read())
@@ -193,13 +185,11 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
 def wifi_up():
     """False while <state_dir>/wifi_down exists: the access point is gone, as far as the node
     can tell (the link to the broker on 127.0.0.1 stays up; only the node's WiFi handling runs)."""
-    import os
-
     try:
-        os.stat(state_dir + "/wifi_down")
-        return False
+        open(state_dir + "/wifi_down").close()
     except OSError:
         return True
+    return False
 
 
 async def control():
