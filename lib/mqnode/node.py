@@ -79,7 +79,8 @@ class Node:
             try:
                 await c.connect()
                 break
-            except LINK_ERRORS as e:
+            except Exception as e:  # also what ssl raises for a broker its CA did not sign: ValueError
+                # on MicroPython; the client's own reconnect loop takes everything in the same way
                 log("broker %s:%d: %r; retrying in %d s" % (self.cfg["broker.host"], self.cfg["broker.port"], e, delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)

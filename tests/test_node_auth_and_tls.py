@@ -1,0 +1,86 @@
+"""The node against the session broker's password and TLS listeners, configured as users do:
+broker.user in config.json, broker_password in secrets.json, broker.tls with broker.ca (the CA in
+DER, as MicroPython's ssl takes it). A wrong password is refused with a line that says so, and the
+node keeps trying rather than dying or rebooting at once."""
+from __future__ import annotations
+
+import json
+import time
+
+from broker import Broker
+from node_observer import on
+from sim_node import NodeFactory, NodeProcess, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
+
+ONLINE_TIMEOUT_S = 15.0  # a TLS handshake in the Unix port takes a moment
+REFUSED_WAIT_S = 3.0
+
+
+def with_secrets(node: NodeProcess, password: str) -> None:
+    (node.folder / "secrets.json").write_text(json.dumps({"broker_password": password}))
+
+
+def test_node_logs_in_with_the_password_from_secrets_json(
+    broker: Broker, make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    node = make_node(start=False, port=broker.auth_port)
+    config = json.loads(node.config_path.read_text())
+    config["broker"]["user"] = broker.user
+    node.write_config(config)
+    with_secrets(node, broker.password)
+    live = observe([node.topic("status"), node.topic("sensor/+/state")])
+    node.start()
+
+    live.wait(on(node.topic("status"), "online"), ONLINE_TIMEOUT_S)
+    live.wait(on(node.topic("sensor/temperature/state")), ONLINE_TIMEOUT_S)
+
+
+def test_wrong_password_is_refused_with_a_clear_line_and_the_node_keeps_trying(
+    broker: Broker, make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    node = make_node(start=False, port=broker.auth_port)
+    config = json.loads(node.config_path.read_text())
+    config["broker"]["user"] = broker.user
+    node.write_config(config)
+    with_secrets(node, "not-the-password")
+    live = observe([node.topic("#")])
+    node.start()
+
+    time.sleep(REFUSED_WAIT_S)  # the first attempt, and the retry 1 s later
+    out = node.stdout()
+    assert out.count("ConnectionRefused(5, 'not authorized')") + out.count(
+        "ConnectionRefused(4, 'bad user name or password')") >= 2, out
+    assert "retrying in 2 s" in out, out
+    assert node.running and "Traceback" not in out + node.errors()
+    assert live.messages() == []
+
+
+def test_node_connects_over_tls_checking_the_broker_against_its_ca(
+    broker: Broker, make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    node = make_node(start=False, port=broker.tls_port)
+    config = json.loads(node.config_path.read_text())
+    config["broker"].update(tls=True, ca="ca.der")
+    node.write_config(config)
+    (node.folder / "ca.der").write_bytes(broker.ca_der.read_bytes())
+    live = observe([node.topic("status")])
+    node.start()
+
+    live.wait(on(node.topic("status"), "online"), ONLINE_TIMEOUT_S)
+
+
+def test_tls_with_the_wrong_ca_never_comes_online(
+    broker: Broker, make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    node = make_node(start=False, port=broker.tls_port)
+    config = json.loads(node.config_path.read_text())
+    config["broker"].update(tls=True, ca="ca.der")
+    node.write_config(config)
+    (node.folder / "ca.der").write_bytes(broker.wrong_ca_der.read_bytes())
+    live = observe([node.topic("status")])
+    node.start()
+
+    time.sleep(REFUSED_WAIT_S)
+    out = node.stdout()
+    assert "retrying in" in out, out  # the handshake fails, and is tried again
+    assert node.running and "Traceback" not in out + node.errors()
+    assert live.messages() == []
