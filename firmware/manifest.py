@@ -8,4 +8,5 @@
 # flash, not RAM.
 package("mqtt", base_path="../lib")
 package("mqnode", base_path="../lib")
+module("boot.py")  # MicroPython runs a frozen boot.py and main.py as it runs the files
 module("main.py")
