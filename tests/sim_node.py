@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -42,6 +43,17 @@ def node_config(node_id: str, host: str, port: int, **extra: Any) -> Dict[str, A
                               "telemetry_s": TELEMETRY_S, "keepalive_s": KEEPALIVE_S}
     config.update(extra)
     return config
+
+
+def firmware_with_board(folder: Path, name: str, board: str) -> Path:
+    """A copy of firmware/main.py beside a boards/ folder holding only boards/<name>.json (its text:
+    `board`), for a node on a board file of the test's own; returns that main.py for start(main=)."""
+    firmware = folder / "firmware"  # main.py reads its board files from ../boards
+    firmware.mkdir(parents=True)
+    shutil.copy(MAIN, firmware)
+    (folder / "boards").mkdir()
+    (folder / "boards" / (name + ".json")).write_text(board)
+    return firmware / "main.py"
 
 
 @dataclass

@@ -6,8 +6,6 @@ larger than its queue.
 """
 from __future__ import annotations
 
-import pytest
-
 BURST = 100
 QUEUE = 32  # the default `incoming`
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Iterator, List, Tuple
+from typing import Iterator, Tuple
 
 import pytest
 

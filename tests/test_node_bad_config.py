@@ -5,7 +5,6 @@ USB console too busy to fix the file. The safe-mode flag file keeps the app from
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import List
@@ -13,8 +12,9 @@ from typing import List
 import pytest
 
 from node_observer import Observer
-from runtime import REPO
-from sim_node import NodeFactory, NodeProcess, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
+from sim_node import (  # noqa: F401 (fixtures)
+    NodeFactory, NodeProcess, ObserverFactory, firmware_with_board, make_node, observe,
+)
 
 EXIT_TIMEOUT_S = 10.0
 NOTHING_PUBLISHED_WAIT_S = 0.2  # the process has exited by then; its packets would be here
@@ -129,15 +129,11 @@ def test_bad_board_file_prints_one_line_naming_the_file_and_the_part(
 ) -> None:
     """A board file is configuration too: a part missing a pin, an unknown driver, no chip."""
     text, says = BOARD_CASES[case]
-    firmware = tmp_path / "fw" / "firmware"  # main.py reads its board files from ../boards
-    firmware.mkdir(parents=True)
-    shutil.copy(REPO / "firmware" / "main.py", firmware)
-    (tmp_path / "fw" / "boards").mkdir()
-    (tmp_path / "fw" / "boards" / "bad.json").write_text(text)
+    main = firmware_with_board(tmp_path / "fw", "bad", text)
     node: NodeProcess = make_node(start=False)
     config = json.loads(node.config_path.read_text())
     node.write_config(dict(config, board="bad"))
-    node.start(main=firmware / "main.py")
+    node.start(main=main)
 
     assert node.wait_exit(EXIT_TIMEOUT_S) == 0
     out = node.stdout()

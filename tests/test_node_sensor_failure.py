@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from node_observer import on
-from sim_node import NodeFactory, ObserverFactory, make_node, observe, wait_announced  # noqa: F401 (fixtures)
+from runtime import REPO
+from sim_node import (  # noqa: F401 (fixtures)
+    NodeFactory, ObserverFactory, firmware_with_board, make_node, observe, wait_announced,
+)
 
 PERIOD_S = 0.2
 NUMBER = re.compile(r"-?[0-9]+\.[0-9]{2}")
@@ -48,3 +52,26 @@ def test_a_failing_sensor_reports_none_once_is_counted_and_comes_back(
     assert while_broken == ["None"], while_broken  # once, not every period
     assert json.loads(errors.payload)["stats"]["readings"] >= 1
     assert node.running
+
+
+def test_a_failing_sensor_does_not_stop_another_sensor(
+    make_node: NodeFactory, observe: ObserverFactory, tmp_path: Path
+) -> None:
+    """A board with two sensors (the sim board's ADC 4, and a second on ADC 3): while one fails,
+    the other's readings go on every period."""
+    board = json.loads((REPO / "boards" / "sim.json").read_text())
+    board["name"] = "sim2"
+    board["sensors"].append({"name": "second", "driver": "internal_temp", "adc": 3})
+    main = firmware_with_board(tmp_path / "fw", "sim2", json.dumps(board))
+    node = make_node(start=False, telemetry_s=PERIOD_S, board="sim2")
+    first, second = node.topic("sensor/temperature/state"), node.topic("sensor/second/state")
+    live = observe([node.topic("#")])
+    node.start(main=main)
+    wait_announced(live, node)
+
+    broken = live.mark()
+    node.send("adc 4 fail")
+    none = live.wait(lambda m: on(first)(m) and m.text == "None", TIMEOUT_S, broken)
+    after = live.wait_count(on(second), FAILED_PERIODS, TIMEOUT_S, live.mark())
+    assert all(NUMBER.fullmatch(m.text) for m in after), [m.text for m in after]
+    assert [m.text for m in live.messages(on(first), broken) if m.at >= none.at] == ["None"]

@@ -55,7 +55,7 @@ def test_packets_keep_their_order_around_several_large_payloads() -> None:
     first = s.publish(0, "a", BIG, 1)
     receive(s, publish(b"in", b"x", 2, pid=9))  # queues a PUBREC between the two large ones
     small = s.publish(0, "b", b"small", 1)
-    last = s.publish(0, "c", BIG[:PASSTHROUGH], 0)
+    assert s.publish(0, "c", BIG[:PASSTHROUGH], 0) == 0  # QoS 0: no packet id
     assert sent(s) == [
         sent_publish(b"a", BIG, 1, first, 0),
         sent_ack(PUBREC, 9),

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-
 from runtime import LIB
 
 if str(LIB) not in sys.path:

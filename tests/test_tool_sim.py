@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, Set
+from typing import Iterator, Set
 
 import pytest
 
