@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, Set
+from typing import Dict, Iterator, Set
 
 import pytest
 
@@ -91,4 +92,42 @@ def test_sim_holds_200_nodes_connected_with_every_node_reporting(own_broker: Pri
     assert offline == [], summary
     missing = sorted(n for n in watcher.fleet.nodes if n not in reported)
     assert len(reported) == NODES, "no readings during the hold from %s; %s" % (missing[:10], summary)
-    assert "mqnode sim: %d nodes, %d still running at the end, 0 restarts" % (NODES, NODES) in out, summary
+    assert "mqnode sim: %d nodes, %d alive at the end (running, or asleep until their next wake), 0 restarts" % (
+        NODES, NODES) in out, summary
+
+
+BATTERY_NODES = 2
+BATTERY_SLEEP_S = 1
+BATTERY_RUN_S = 6.0
+
+
+def test_sim_battery_nodes_wake_publish_and_sleep_again(own_broker: PrivateMosquitto) -> None:
+    """`--battery S`: each node is one wake per process, ending in simulated deep sleep, and sim
+    starts it again when the sleep is over, as the board's wake would: readings arrive wake after
+    wake, every restart is counted, and the nodes are alive (asleep or awake) at the end."""
+    broker = own_broker
+    prefix = "bat-" + uuid.uuid4().hex[:8]
+    watcher = Watcher(broker.host, broker.port, prefix)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mqnode_tools", "sim", "--nodes", str(BATTERY_NODES),
+             "--battery", str(BATTERY_SLEEP_S), "--duration", str(BATTERY_RUN_S), "--prefix", prefix,
+             "--broker", "%s:%d" % (broker.host, broker.port)],
+            capture_output=True, text=True, timeout=BATTERY_RUN_S + STOP_TIMEOUT_S)
+        time.sleep(DRAIN_S)
+        lines = io.StringIO()
+        watcher.drain(lines)
+    finally:
+        watcher.stop()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    summary = re.search(r"mqnode sim: 2 nodes, 2 alive at the end \(running, or asleep until their next wake\), "
+                        r"(\d+) restarts", out)
+    assert summary, out
+    readings: Dict[str, int] = {}
+    for event in (json.loads(line) for line in lines.getvalue().splitlines()):
+        if event["what"] == "sensor/temperature":
+            readings[event["node"]] = readings.get(event["node"], 0) + 1
+    assert sorted(readings) == ["sim-1", "sim-2"], readings
+    assert all(n >= 2 for n in readings.values()), readings  # at least two wakes each
+    assert int(summary.group(1)) >= sum(readings.values()) - BATTERY_NODES, out  # a restart per later wake

@@ -92,6 +92,11 @@ class SimNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def alive(self) -> bool:
+        """Running, or in a simulated deep sleep that service() will end."""
+        return self.running or self._wake_at is not None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -122,11 +127,15 @@ def node_config(node_id: str, host: str, port: int, prefix: str, telemetry_s: in
 
 
 def start_nodes(count: int, base: Path, host: str, port: int, prefix: str, telemetry_s: int,
-                commands: bool = True) -> List[SimNode]:
+                commands: bool = True, battery_sleep_s: Optional[int] = None) -> List[SimNode]:
+    """battery_sleep_s: battery nodes, each waking every that many seconds (a wake is a process
+    that ends in simulated deep sleep; service() starts it again when the sleep is over)."""
+    extra: Dict[str, Any] = {} if battery_sleep_s is None else {"battery": True, "sleep_s": battery_sleep_s}
     nodes = []
     for i in range(1, count + 1):
         node_id = "sim-%d" % i
-        node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s), commands=commands)
+        node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s, **extra),
+                       commands=commands)
         node.start()
         nodes.append(node)
     return nodes
