@@ -136,9 +136,11 @@ class Close:
 class Serve:
     """Behave like a correct broker for up to `seconds`: CONNACK(0) a CONNECT, ack PUBLISH (PUBACK /
     PUBREC), PUBREL, SUBSCRIBE (granting the QoS asked for), UNSUBSCRIBE, PINGREQ. Ends at
-    DISCONNECT or EOF. [Serve()] alone is a well-behaved connection."""
+    DISCONNECT or EOF. [Serve()] alone is a well-behaved connection. ack_publish=False: a broker
+    gone wrong that confirms no PUBLISH yet answers everything else, pings included."""
 
     seconds: float = DEFAULT_SERVE_S
+    ack_publish: bool = True
 
 
 Step = Union[Expect, Send, Reply, Stall, Close, Serve]
@@ -339,7 +341,7 @@ class FakeBroker:
                 elif isinstance(step, Stall):
                     self._stall(sock, conn, buf, step.seconds)
                 elif isinstance(step, Serve):
-                    self._serve(sock, conn, buf, step.seconds)
+                    self._serve(sock, conn, buf, step.seconds, step.ack_publish)
                 elif isinstance(step, Close):
                     break
         except _ClientClosed:
@@ -412,7 +414,8 @@ class FakeBroker:
                 return
             self._read_packet(sock, conn, buf, min(left, POLL_S))
 
-    def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, seconds: float) -> None:
+    def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, seconds: float,
+               ack_publish: bool = True) -> None:
         deadline = time.monotonic() + seconds
         for _ in range(MAX_READS):
             left = deadline - time.monotonic()
@@ -423,6 +426,8 @@ class FakeBroker:
                 continue
             if p.kind == DISCONNECT:
                 return
+            if p.kind == PUBLISH and not ack_publish:
+                continue
             answer = _well_behaved_answer(p)
             if answer:
                 self._send(sock, answer)

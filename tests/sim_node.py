@@ -27,6 +27,7 @@ from broker import Broker
 from conftest import CLIENTS
 from node_observer import Observer, on
 from runtime import LIB, REPO, micropython_executable
+from virtual_board import VirtualBoard
 
 MAIN = REPO / "firmware" / "main.py"
 EXIT_DEEPSLEEP = 77  # lib/mqnode/hardware_sim.py
@@ -54,6 +55,19 @@ def firmware_with_board(folder: Path, name: str, board: str) -> Path:
     (folder / "boards").mkdir()
     (folder / "boards" / (name + ".json")).write_text(board)
     return firmware / "main.py"
+
+
+def node_on_virtual_board(root: Path, config: Dict[str, Any], **board: Any) -> VirtualBoard:
+    """A virtual board (tests/virtual_board.py; `board`: its watchdog_ms, max_boots...) whose "/"
+    holds the node as a board does: main.py, config.json, boards/sim.json and lib/ (as sources:
+    the Unix port compiles them)."""
+    root.mkdir(parents=True)
+    shutil.copy(MAIN, root / "main.py")
+    (root / "boards").mkdir()
+    shutil.copy(REPO / "boards" / "sim.json", root / "boards" / "sim.json")
+    shutil.copytree(LIB, root / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "config.json").write_text(json.dumps(config))
+    return VirtualBoard(root, **board)
 
 
 @dataclass

@@ -9,7 +9,6 @@ same folder, without waiting out the sleep.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import List
@@ -19,9 +18,8 @@ from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, ac
 from fake_broker import publish as fake_publish
 from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
-from runtime import LIB, REPO
 from sim_node import (  # noqa: F401 (fixtures)
-    EXIT_DEEPSLEEP, NodeFactory, NodeProcess, ObserverFactory, make_node, observe,
+    EXIT_DEEPSLEEP, NodeFactory, NodeProcess, ObserverFactory, make_node, node_on_virtual_board, observe,
 )
 from virtual_board import START_TIMEOUT_S, VirtualBoard
 
@@ -298,18 +296,11 @@ def test_readings_are_in_rtc_memory_before_the_connect_and_survive_a_reset_there
 
 
 def battery_board(root: Path, broker: Broker, node_id: str) -> VirtualBoard:
-    """A virtual board with a hardware watchdog whose "/" holds the battery node as a board does:
-    main.py, config.json, boards/sim.json and lib/ (as sources: the Unix port compiles them)."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "firmware" / "main.py", root / "main.py")
-    (root / "boards").mkdir()
-    shutil.copy(REPO / "boards" / "sim.json", root / "boards" / "sim.json")
-    shutil.copytree(LIB, root / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    """A virtual board with a hardware watchdog, holding the battery node."""
     config = {"node_id": node_id, "board": "sim", "broker": {"host": broker.host, "port": broker.port},
               "keepalive_s": 5, **BATTERY}
-    (root / "config.json").write_text(json.dumps(config))
     # boots: the hung wake, the one after the watchdog's reset, the wake that delivers; no more
-    return VirtualBoard(root, watchdog_ms=WATCHDOG_MS, max_boots=3)
+    return node_on_virtual_board(root, config, watchdog_ms=WATCHDOG_MS, max_boots=3)
 
 
 def test_a_wake_that_blocks_the_event_loop_is_reset_by_the_watchdog_and_nothing_is_lost(

@@ -58,6 +58,7 @@ class Node:
         self.client = None  # the MQTT client, given by the boot code (app.py)
         self._started = ticks_ms()
         self._down_since = ticks_ms()
+        self._beat = None  # when the telemetry loop last went round; None until it starts
         self._joining = False
         self._subscribed = False
         self._failing = []  # sensors whose last read failed: their None is published already
@@ -176,6 +177,7 @@ class Node:
     async def _telemetry(self):
         n = 0
         while True:
+            self._beat = ticks_ms()
             try:
                 for topic, payload in await self.read_sensors():
                     await self.client.publish(topic, payload, qos=1, retain=True)
@@ -253,10 +255,14 @@ class Node:
         await self.client.publish(self.topic("switch", w.name, "state"), "ON" if w.state else "OFF", qos=1, retain=True)
 
     async def _health(self):
-        """Feed the watchdog only while healthy; reboot after reboot_after_s without a broker."""
+        """Feed the watchdog only while healthy: the event loop runs (this task) and the
+        telemetry loop goes round (a publish it awaits forever, a broker that answers pings and
+        confirms nothing, would leave the node up and mute); reboot after reboot_after_s without
+        a broker."""
         hw = self.hw
         wdt = hw.watchdog(WDT_MS)
         limit = self.cfg["reboot_after_s"] * 1000
+        stuck = int(3 * self.cfg["telemetry_s"] * 1000) + WDT_MS  # three periods, and some
         while True:
             now = ticks_ms()
             c = self.client
@@ -268,5 +274,8 @@ class Node:
             if self.cfg["wifi.ssid"] and not self._joining and not hw.wifi_up():
                 asyncio.create_task(self.join_wifi())
             if wdt:
-                wdt.feed()
+                if self._beat is None or ticks_diff(now, self._beat) < stuck:
+                    wdt.feed()
+                else:
+                    log("telemetry stuck for %d s: the watchdog will reset the board" % (ticks_diff(now, self._beat) // 1000))
             await asyncio.sleep(1)
