@@ -3,9 +3,9 @@
 It sits exactly where hardware.py sits, so the drivers and the node run unchanged on top of it:
 pins that record their level and fire interrupt handlers, an ADC whose temperature channel drifts
 plausibly from a seed, 1-Wire, DHT and I2C buses with a part on each (sim_parts.py), WiFi that is
-up (unless a file in the node's folder says it is down), RTC memory kept in a file, and deep sleep or reset that end the process (exit codes
-below) so a launcher can start it again. A watchdog only where the interpreter's machine module
-has one (see watchdog()).
+up (unless a wifi_down file in the node's folder says otherwise), RTC memory kept in a file, and
+deep sleep or reset that end the process (exit codes below) so a launcher can start it again. A
+watchdog only where the interpreter's machine module has one (see watchdog()).
 
 Tests and people drive it through stdin, one command a line: `pin <n> <0|1>` sets an input pin
 (a PIR's output, say) and fires its interrupt; `adc <channel> <fail|ok>` makes an ADC channel's
@@ -13,7 +13,6 @@ reads fail (OSError, as a sensor that stopped answering) or work again.
 """
 import gc
 import sys
-
 
 EXIT_DEEPSLEEP = 77  # the process ended in deep sleep; restart it after the time printed
 EXIT_RESET = 78  # machine.reset(): restart it now
