@@ -19,7 +19,7 @@ from mqnode_tools import bench_build
 from mqnode_tools.bench_anchors import DEFAULT_DIR, resolve
 from mqnode_tools.bench_fleet import NODES_PER_PROCESS, PAYLOAD, Fleet, ramp
 from mqnode_tools.bench_machine import machine_info
-from mqnode_tools.bench_report import UNIX_ANCHORS, Report, markdown, print_report
+from mqnode_tools.bench_report import UNIX_ANCHORS, Report, floor_note, markdown, print_report
 from mqnode_tools.bench_run import Client, Harness, Samples, measure_payloads, measure_reps
 from mqnode_tools.local_broker import LocalBroker
 from mqnode_tools.paths import REPO, micropython, mosquitto
@@ -100,8 +100,10 @@ def set_up_clients(args: argparse.Namespace, work: Path, machine: Dict[str, str]
     h = Harness(compiled, stubs, src, work / "cwd")
     tree = bench_build.build_mqnode(work, src)
     unix = [Client("mqnode", "micropython", tree), Client("mqnode.aio", "micropython", tree, is_async=True)]
-    cpython = [Client("mqnode", "cpython"), Client("mqnode.aio", "cpython", is_async=True), Client("paho", "cpython")]
-    versions = {"mqnode": "lib/mqtt at %s" % machine["mqnode"], "paho-mqtt": machine["paho-mqtt"]}
+    cpython = [Client("mqnode", "cpython"), Client("mqnode.aio", "cpython", is_async=True), Client("paho", "cpython"),
+               Client("asyncio.floor", "cpython", is_async=True)]
+    versions = {"mqnode": "lib/mqtt at %s" % machine["mqnode"], "paho-mqtt": machine["paho-mqtt"],
+                "asyncio floor": "bench/harness/ad_asyncio_floor.py: not a client, the least a publisher does on asyncio"}
     missing: Dict[str, str] = {}
     if args.no_anchors:
         return h, unix, cpython, versions, missing
@@ -162,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         settings="%d repetition(s)%s; the whole run took %.0f s." % (reps, ", --quick" if args.quick else "",
                                                                   time.monotonic() - STARTED),
     )
+    note = floor_note(report)
+    if note:
+        report.notes.append(note)
     cores = os.cpu_count() or 1
     machine["load average, highest seen"] = "%.2f (1 min; this run itself adds about 1, the fleet more)" % max(LOADS)
     if max(LOADS) > cores:
