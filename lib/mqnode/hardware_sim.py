@@ -88,7 +88,7 @@ def __getattr__(name):
 
 
 def unique_id():
-    return bytes((_seed >> s) & 0xFF for s in (24, 16, 8, 0))
+    return _seed.to_bytes(4, "big")
 
 
 _cause = None

@@ -85,8 +85,10 @@ class Node:
                 log("broker %s:%d: %r; retrying in %d s" % (self.cfg["broker.host"], self.cfg["broker.port"], e, delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
-        for coro in [self._announcer(), self._commands()] + [self._motion(b) for b in self.binaries]:
-            asyncio.create_task(coro)
+        asyncio.create_task(self._announcer())
+        asyncio.create_task(self._commands())
+        for b in self.binaries:  # loops, not comprehensions: each of those is one more function in RAM
+            asyncio.create_task(self._motion(b))
         await asyncio.sleep(0)  # the announcer sends the birth before the first reading goes
         await self._telemetry()  # in this task: one task (and gather's bookkeeping) less
 
@@ -168,7 +170,7 @@ class Node:
         impl = sys.implementation
         info = {
             "board": self.board_name, "firmware": VERSION,
-            "micropython": ".".join(str(v) for v in impl.version[:3]) if impl.name == "micropython" else None,
+            "micropython": "%d.%d.%d" % impl.version[:3] if impl.name == "micropython" else None,
             "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": ticks_diff(ticks_ms(), self._started) // 1000,
             "reset_cause": self.hw.reset_cause(), "stats": self.stats,
         }
@@ -201,7 +203,8 @@ class Node:
                 log("sensor %s: %s" % (s.fields[0][0], e))
                 if s not in self._failing:
                     self._failing.append(s)
-                    out += [(self.topic("sensor", obj, "state"), "None") for obj, _, _ in s.fields]
+                    for obj, _, _ in s.fields:
+                        out.append((self.topic("sensor", obj, "state"), "None"))
                 continue
             if s in self._failing:
                 self._failing.remove(s)
