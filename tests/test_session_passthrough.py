@@ -74,4 +74,4 @@ def test_a_large_message_resent_after_a_reconnect_is_passed_through_again_with_d
     packets = sent(s)
     assert packets[-1] == sent_publish(b"t", BIG, 1, pid, 1)
     receive(s, ack(PUBACK, pid))
-    assert s.inflight == 0
+    assert len(s.flows) == 0

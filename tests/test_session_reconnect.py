@@ -38,7 +38,7 @@ def test_reconnect_resends_unacknowledged_flows_in_original_order() -> None:
         sent_publish(b"c", b"3", 2, c, 1),
         sent_publish(b"d", b"4", 1, d, 1),
     ]
-    assert s.inflight == 4
+    assert len(s.flows) == 4
 
 
 def test_clean_reconnect_sends_unconfirmed_messages_again_as_new_ones() -> None:
@@ -57,7 +57,7 @@ def test_clean_reconnect_sends_unconfirmed_messages_again_as_new_ones() -> None:
     resent = sent(s)
     assert [(kind, flags) for kind, flags, _ in resent] == [(PUBLISH, 1 << 1), (PUBLISH, 2 << 1)]
     assert [packet.decode_publish(flags, body)[0::2] for _, flags, body in resent] == [(b"a", b"1"), (b"c", b"3")]
-    assert s.inflight == 2
+    assert len(s.flows) == 2
 
 
 def test_reconnect_never_sends_a_subscribe_without_filters() -> None:

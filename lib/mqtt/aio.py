@@ -162,7 +162,7 @@ class Client:
         others run when it awaits something else, or when the socket is full.
         """
         s = self._s
-        if qos or s.connected and s.inflight >= s.max_inflight:
+        if qos or s.connected and len(s.flows) >= s.max_inflight:
             return self._publish(topic, payload, qos, retain)
         sent = s.publish(ticks_ms(), topic, payload, 0, retain) is not None
         drain = self._write()
@@ -179,7 +179,7 @@ class Client:
 
     async def _publish(self, topic, payload, qos, retain):
         s = self._s
-        while s.connected and s.inflight >= s.max_inflight:
+        while s.connected and len(s.flows) >= s.max_inflight:
             self._room.clear()
             await self._room.wait()
         pid = s.publish(ticks_ms(), topic, payload, qos, retain)
@@ -224,7 +224,7 @@ class Client:
     def counters(self):
         s = self._s
         return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
-                "queued": len(s.outbox.items), "inflight": s.inflight, "dropped_in": self.messages.dropped,
+                "queued": len(s.outbox.items), "inflight": len(s.flows), "dropped_in": self.messages.dropped,
                 "too_large": s.too_large}
 
     # --- the connection ----------------------------------------------------------------------------

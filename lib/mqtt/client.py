@@ -168,7 +168,7 @@ class MQTTClient:
         """What a node reports about its link: reconnects, resends, dropped and queued messages."""
         s = self._s
         return {"reconnects": self.reconnects, "resends": s.resends, "dropped": s.outbox.dropped,
-                "queued": len(s.outbox.items), "inflight": s.inflight, "too_large": s.too_large}
+                "queued": len(s.outbox.items), "inflight": len(s.flows), "too_large": s.too_large}
 
     # --- internals ---------------------------------------------------------------------------------
 

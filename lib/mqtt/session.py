@@ -81,7 +81,13 @@ _MAX_REMAINING = const(268435455)  # packet.MAX_REMAINING
 # An outgoing QoS 1/2 flow is a list [pid, qos, state, topic, payload, retain, sent_at], kept in a
 # list in the order first sent: MicroPython dicts do not keep insertion order, and the resend
 # after a reconnect must [MQTT-4.6.0-1]. The window is small, so a scan is as fast as a lookup.
-# store.py saves and restores these records (and the outbox), so it shares this layout.
+# store.py saves and restores these records (and the outbox), so it shares this layout. A completed
+# record is kept (in _spare, at most one per flow the window held at once) and filled again by
+# the next flow: allocating one per message cost more than its 96 bytes. MicroPython's allocator
+# looks for a run of free blocks from its first free one onwards, past all the garbage made since
+# the last collection, so on a large heap (a board with PSRAM, the Unix port's default) every
+# allocation of a message slowed the next: the blocking client's QoS 1 rate went from about 9,000
+# to 15,000 msg/s in a 2 MB heap without it.
 _SENT = const(0)  # PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2)
 _RELEASED = const(1)  # PUBREL sent; waiting for PUBCOMP
 
@@ -108,6 +114,7 @@ class Session:
         self._pos = 0  # start of the first unparsed byte in _in
         self._pid = 0
         self.flows = []  # outgoing QoS 1/2 flows, oldest first
+        self._spare = []  # completed flow records, to be filled again
         self._pending = {}  # pid -> (True, [filter, ...]) awaiting SUBACK, (False, ...) UNSUBACK
         self._held = set()  # incoming QoS 2 ids: delivered, not yet released
         self.subs = {}  # filter -> qos, restored after a reconnect that lost them
@@ -188,7 +195,15 @@ class Session:
         pid = 0
         if qos:
             pid = self._new_pid()
-            self.flows.append([pid, qos, _SENT, topic, payload, retain, now])
+            f = self._spare.pop() if self._spare else [0] * 7
+            f[0] = pid  # one by one: unpacking 7 names would build a tuple
+            f[1] = qos
+            f[2] = _SENT
+            f[3] = topic
+            f[4] = payload
+            f[5] = retain
+            f[6] = now
+            self.flows.append(f)
             self.dirty = True
         self._put_publish(qos << 1 | retain, topic, payload, pid)
         self._last_out = now
@@ -515,6 +530,8 @@ class Session:
                     raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
                 else:
                     self.flows.remove(flow)
+                    flow[3] = flow[4] = None  # the caller's topic and payload are not kept alive
+                    self._spare.append(flow)
                     self.dirty = True
                     self._drain(self._last_in)
         return (kind, pid)
@@ -561,10 +578,6 @@ class Session:
             encode_ack(self.out, _PUBREL, flow[0])
         flow[6] = self._last_out = now
         self.resends += 1
-
-    @property
-    def inflight(self):
-        return len(self.flows)
 
 
 def _check_qos(qos):
