@@ -56,3 +56,23 @@ def test_a_healthy_node_keeps_its_watchdog_fed(broker: Broker, tmp_path: Path) -
         assert b"telemetry stuck" not in board.serial_log, board.report()
     finally:
         board.stop()
+
+
+def test_a_broker_outage_is_no_stuck_loop_for_the_watchdog(tmp_path: Path) -> None:
+    """Without a broker, telemetry waits for its PUBACK (the message stays queued): that is an
+    outage, which reboot_after_s handles, not a stuck loop. The broker takes the first reading
+    without confirming it, goes away after 3 s, and then closes every connection at once, for
+    longer than a stuck node would last: the node is not reset."""
+    script = [[Expect(CONNECT), Send(connack(0)), Serve(seconds=3, ack_publish=False)]]
+    with FakeBroker(script) as fake:
+        board = node_on_virtual_board(tmp_path / "board", config("vb-outage", fake.port),
+                                      watchdog_ms=WATCHDOG_MS, max_boots=2)
+        board.start()
+        try:
+            time.sleep(HEALTHY_S + 3)
+            assert board.boots == ["power"], board.report()
+            assert b"telemetry stuck" not in board.serial_log, board.report()
+            assert len(fake.connections) > 1, board.report()  # it kept trying to reconnect
+        finally:
+            board.stop()
+

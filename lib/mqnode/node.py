@@ -258,10 +258,10 @@ class Node:
         await self.client.publish(self.topic("switch", w.name, "state"), "ON" if w.state else "OFF", qos=1, retain=True)
 
     async def _health(self):
-        """Feed the watchdog only while healthy: the event loop runs (this task) and the
-        telemetry loop goes round (a publish it awaits forever, a broker that answers pings and
-        confirms nothing, would leave the node up and mute); reboot after reboot_after_s without
-        a broker."""
+        """Feed the watchdog only while healthy: the event loop runs (this task) and, while
+        connected, the telemetry loop goes round (a publish it awaits forever, a broker that answers
+        pings and confirms nothing, would leave the node up and mute); reboot after reboot_after_s
+        without a broker."""
         hw = self.hw
         wdt = hw.watchdog(WDT_MS)
         limit = self.cfg["reboot_after_s"] * 1000
@@ -271,9 +271,14 @@ class Node:
             c = self.client
             if c is not None and c.connected.is_set():
                 self._down_since = now
-            elif ticks_diff(now, self._down_since) > limit:
-                log("no broker for %d s: rebooting" % (limit // 1000))
-                hw.reset()
+            else:
+                if self._beat is not None:
+                    # Without a broker telemetry waits for its PUBACK, as it should: an outage is
+                    # reboot_after_s's business, and the stuck time counts from the reconnect.
+                    self._beat = now
+                if ticks_diff(now, self._down_since) > limit:
+                    log("no broker for %d s: rebooting" % (limit // 1000))
+                    hw.reset()
             if self.cfg["wifi.ssid"] and not self._joining and not hw.wifi_up():
                 asyncio.create_task(self.join_wifi())
             if wdt:
