@@ -29,12 +29,13 @@ try:
         if machine.reset_cause() == machine.PWRON_RESET:
             print("boot: hold pin %d low now for safe mode (%d s)" % (pin, WINDOW_MS // 1000))
             reads = WINDOW_MS // 20
-        for _ in range(reads):
+        for i in range(reads):
             if level() == 0:
                 open("/safemode", "w").close()
                 print("boot: safe-mode pin %d is low: /safemode created" % pin)
                 break
-            sleep_ms(20)
+            if i + 1 < reads:
+                sleep_ms(20)
 except Exception as e:  # no config yet, no such pin, or no machine.Pin (the Unix port)
     print("boot: safe-mode pin not checked:", e)
 del _safe_mode_pin

@@ -244,6 +244,16 @@ def observe(broker: Broker) -> Iterator[ObserverFactory]:
 BOOT_TIMEOUT_S = 10.0  # from process start to the end of the announcement; about 0.1 s when idle
 
 
+def wait_stdout(node: NodeProcess, text: str, timeout_s: float, count: int = 1) -> bool:
+    """True once the node's output holds `text` `count` times, False after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if node.stdout().count(text) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def wait_announced(obs: Observer, node: NodeProcess, start: int = 0, timeout: float = BOOT_TIMEOUT_S) -> None:
     """Until the node has said it is online and finished its announcement (info comes last), so
     its command subscription is in place and its tasks are running: a warm node."""

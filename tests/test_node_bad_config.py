@@ -48,7 +48,7 @@ CASES = {
     "missing_ca_file": ('{"broker": {"host": "127.0.0.1", "tls": true, "ca": "nosuch.der"}}', None, "config.json",
                         ["broker.ca", "no file nosuch.der"]),
     "store_in_missing_folder": ('{"broker": {"host": "127.0.0.1"}, "store": "nosuch/mqtt.dat"}', None, "config.json",
-                                ["store", "cannot write nosuch/mqtt.dat"]),
+                                ["store", "no folder nosuch for nosuch/mqtt.dat"]),
 }
 
 

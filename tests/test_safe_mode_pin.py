@@ -20,21 +20,26 @@ PRESS_AFTER_S = 0.5  # after the board starts: well inside boot.py's 2 s window,
 BOOT_TIMEOUT_S = 15.0
 WINDOW_LINE = b"boot: hold pin 0 low now for safe mode (2 s)"
 CREATED_LINE = b"boot: safe-mode pin 0 is low: /safemode created"
-# main.py of the test: deep-sleeps once after the power-on boot, a moment after the test held the pin
-MAIN = """import machine, time
+# main.py of the second test: after the power-on boot, deep-sleeps once the test holds the pin (10 s
+# at most)
+SLEEP_WHEN_HELD = """import machine, time
 if machine.reset_cause() == machine.PWRON_RESET:
-    time.sleep(1)
+    pin = machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP)
+    for _ in range(200):
+        if pin.value() == 0:
+            break
+        time.sleep_ms(50)
     machine.deepsleep(10)
 """
 
 
-def board_with_boot_py(tmp_path: Path, pins: Path) -> VirtualBoard:
+def board_with_boot_py(tmp_path: Path, pins: Path, main: str = "") -> VirtualBoard:
     root = tmp_path / "board"
     (root / "boards").mkdir(parents=True)
     shutil.copy(REPO / "firmware" / "boot.py", root / "boot.py")
     shutil.copy(REPO / "boards" / (BOARD + ".json"), root / "boards")
     (root / "config.json").write_text(json.dumps({"board": BOARD, "broker": {"host": "127.0.0.1"}}))
-    (root / "main.py").write_text(MAIN)
+    (root / "main.py").write_text(main)
     pins.write_text("")  # every pin up
     return VirtualBoard(root, env={"VB_PINS": str(pins)}, max_boots=2)
 
@@ -59,10 +64,10 @@ def test_boot_pressed_after_a_power_on_turns_safe_mode_on(tmp_path: Path) -> Non
 
 def test_no_press_no_safe_mode_and_a_deep_sleep_wake_reads_the_pin_once(tmp_path: Path) -> None:
     pins = tmp_path / "pins"
-    board = board_with_boot_py(tmp_path, pins)
+    board = board_with_boot_py(tmp_path, pins, SLEEP_WHEN_HELD)
     with board:
         assert not (board.root / "safemode").exists(), board.report()  # nobody pressed
-        hold_low(pins, 0)  # a jumper from now on; main.py deep-sleeps a second later
+        hold_low(pins, 0)  # a jumper from now on; main.py sees it and deep-sleeps
         assert board.wait_boot("deepsleep", 1, BOOT_TIMEOUT_S), board.report()
         assert (board.root / "safemode").exists(), board.report()  # the wake's one read saw it
         log = board.serial_log

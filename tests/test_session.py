@@ -92,6 +92,7 @@ def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> No
 
     first = Payload(b"first")
     a = s.publish(0, "a", first, 1)
+    record = s.flows[0]
     receive(s, ack(PUBACK, a))
     probe = weakref.ref(first)
     del first
@@ -100,6 +101,7 @@ def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> No
     s.out[0:] = b""
     b = s.publish(5, "b", b"second", 2)
     assert s.flows == [[b, 2, 0, b"b", b"second", False, 5]]
+    assert s.flows[0] is record  # the same list, filled again
     s.connection_lost()
     s.connect(10, clean_session=False)
     s.out[0:] = b""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -58,8 +59,12 @@ def test_demo_runs_nodes_that_report_and_obey_its_mosquitto_pub_line() -> None:
         code = demo.wait(EXIT_TIMEOUT_S)
     finally:
         if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+            demo.send_signal(signal.SIGINT)  # the demo stops its nodes and its mosquitto
+            try:
+                demo.wait(10)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
     reader.join(5)
     out = "".join(lines)
     assert code == 0, out

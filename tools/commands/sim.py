@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            for n in nodes:
+                n.service()  # a node that went to sleep since the last pass is alive too
             alive = sum(n.alive for n in nodes)
             restarts = sum(n.restarts for n in nodes)
             stop_nodes(nodes)
