@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List
 
 from broker import Broker, free_ports
-from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, ack, connack
+from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, Step, ack, connack
 from fake_broker import publish as fake_publish
 from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
@@ -181,23 +181,29 @@ def test_command_sent_while_asleep_is_applied_at_next_wake(make_node: NodeFactor
     assert "ignored command" not in node.stdout()
 
 
-def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: NodeFactory) -> None:
-    """The node acknowledges a QoS 1 command as it arrives, so the broker will not send it again:
-    one that comes in after the collection window, while the node reports its switch states,
-    must still be obeyed before the disconnect. A scripted broker sends it in answer to the
-    relay's state (session present: no SUBSCRIBE or discovery)."""
-    # the command on the topic beside the state just published: .../switch/relay/set
-    command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=77))
+def command_at_relay_state(pid: int, acknowledged: bool, tail: List[Step]) -> List[List[Step]]:
+    """A scripted wake (session present: no SUBSCRIBE or discovery): the status, the reading and
+    info acknowledged; then, in answer to the relay's state, a QoS 1 command on the topic beside it
+    (.../switch/relay/set), that state acknowledged or not; the node's PUBACK for the command; tail."""
+    command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=pid))
     puback = Reply(lambda p: ack(PUBACK, p.packet_id))
-    script = [[
+    return [[
         Expect(CONNECT), Send(connack(0, session_present=1)),
         Expect(PUBLISH), puback,  # online
         Expect(PUBLISH), puback,  # the reading
         Expect(PUBLISH), puback,  # info
-        Expect(PUBLISH), command, puback,  # the relay's state, OFF; the command comes in
+        Expect(PUBLISH), command, *([puback] if acknowledged else []),  # the relay's state, OFF
         Expect(PUBACK),  # the node takes the command
-        Serve(),
+        *tail,
     ]]
+
+
+def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: NodeFactory) -> None:
+    """The node acknowledges a QoS 1 command as it arrives, so the broker will not send it again:
+    one that comes in after the collection window, while the node reports its switch states,
+    must still be obeyed before the disconnect. A scripted broker sends it in answer to the
+    relay's state."""
+    script = command_at_relay_state(77, acknowledged=True, tail=[Serve()])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, **BATTERY)
         assert wake(node) == SLEEP_S * 1000, node.stdout()
@@ -215,17 +221,7 @@ def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(mak
     the wake fails at awake_s, waiting for the relay state's PUBACK. The command was acknowledged
     all the same, so the relay is switched (and kept over the sleep); its state goes out at the
     next wake."""
-    command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=78))
-    puback = Reply(lambda p: ack(PUBACK, p.packet_id))
-    script = [[
-        Expect(CONNECT), Send(connack(0, session_present=1)),
-        Expect(PUBLISH), puback,  # online
-        Expect(PUBLISH), puback,  # the reading
-        Expect(PUBLISH), puback,  # info
-        Expect(PUBLISH), command,  # the relay's state, never acknowledged
-        Expect(PUBACK),
-        Stall(AWAKE_S + 2),
-    ]]
+    script = command_at_relay_state(78, acknowledged=False, tail=[Stall(AWAKE_S + 2)])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, keepalive_s=60, **BATTERY)
         assert wake(node) == 2 * SLEEP_S * 1000
