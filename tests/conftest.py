@@ -48,11 +48,12 @@ def topic_root(request: pytest.FixtureRequest) -> bytes:
 def start_client(
     runtime: str, broker: Broker, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ClientProcess]]:
-    """Factory: start(client_id=None, *, tls=False, ca="broker", verify=True, heapsize=None,
-    extra_path=(), **client_kwargs) -> ClientProcess, with the client constructed.
+    """Factory: start(client_id=None, *, tls=False, ca="broker", verify=True, legacy_tls=False,
+    heapsize=None, extra_path=(), **client_kwargs) -> ClientProcess, with the client constructed.
 
     Defaults: a client id unique to this test (the broker keeps sessions across tests), the
     anonymous port, or the TLS port when tls=True. ca="wrong" trusts the unrelated CA.
+    legacy_tls: TLS as umqtt.simple programs ask for it, ssl=True with ssl_params.
     client_kwargs go to MQTTClient (port, user, password, keepalive, ...). Every process is
     killed at teardown.
     """
@@ -60,7 +61,8 @@ def start_client(
 
     def start(
         client_id: Any = None, *, tls: bool = False, ca: str = "broker", verify: bool = True,
-        heapsize: Optional[str] = None, extra_path: Sequence[Path] = (), **client_kwargs: Any,
+        legacy_tls: bool = False, heapsize: Optional[str] = None, extra_path: Sequence[Path] = (),
+        **client_kwargs: Any,
     ) -> ClientProcess:
         n = len(started)
         process = ClientProcess(
@@ -76,7 +78,7 @@ def start_client(
         }
         if tls:
             pem, der = (broker.ca_pem, broker.ca_der) if ca == "broker" else (broker.wrong_ca_pem, broker.wrong_ca_der)
-            kwargs["tls"] = {"ca": str(ca_file_for(runtime, pem, der)), "verify": verify}
+            kwargs["tls"] = {"ca": str(ca_file_for(runtime, pem, der)), "verify": verify, "legacy": legacy_tls}
         kwargs.update(client_kwargs)
         process.new(**kwargs)
         return process

@@ -57,3 +57,34 @@ def test_tls_with_an_unrelated_ca_is_refused(start_client, runtime: str) -> None
     with pytest.raises(RemoteError) as again:
         client.connect()
     assert again.value.name == CERT_REFUSED[runtime]
+
+
+# --- umqtt.simple's forms: a program written for it runs unchanged -------------------------------
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["ca_in_ssl_params", "no_ssl_params"])
+def test_umqtt_style_ssl_true_with_ssl_params_connects(start_client, topic_root: bytes, verify: bool) -> None:
+    """MQTTClient(..., ssl=True, ssl_params={"cert_reqs": ssl.CERT_REQUIRED, "cadata": ca}), as
+    umqtt.simple takes it: TLS through the ssl module's wrap_socket; with no ssl_params, unverified."""
+    client = start_client(tls=True, legacy_tls=True, verify=verify)
+
+    assert client.connect() == 0
+    _round_trip_qos1(client, topic_root + b"/legacy-tls")
+
+
+def test_umqtt_style_ssl_params_with_an_unrelated_ca_is_refused(start_client, runtime: str) -> None:
+    client = start_client(tls=True, legacy_tls=True, ca="wrong")
+
+    with pytest.raises(RemoteError) as refused:
+        client.connect()
+
+    assert refused.value.name == CERT_REFUSED[runtime], refused.value
+
+
+def test_umqtt_style_ssl_false_and_connect_timeout(start_client, topic_root: bytes) -> None:
+    """ssl=False means no TLS, and connect(timeout=s) is accepted (umqtt.simple's signature)."""
+    client = start_client(ssl=False)
+
+    assert client.connect(timeout=5) == 0
+    _round_trip_qos1(client, topic_root + b"/plain")
+

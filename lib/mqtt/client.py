@@ -31,13 +31,14 @@ _DROPPED = const(16)  # session.DROPPED
 
 class MQTTClient:
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0, ssl=None,
-                 timeout=10, max_packet=MAX_PACKET, reconnect=True, backoff=(0.1, 1.0), store=None,
-                 queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
+                 ssl_params=None, timeout=10, max_packet=MAX_PACKET, reconnect=True, backoff=(0.1, 1.0),
+                 store=None, queue_count=QUEUE_COUNT, queue_bytes=QUEUE_BYTES, queue_qos0=False):
         if port == 0:
             port = 8883 if ssl else 1883
         self.server = server
         self.port = port
-        self.ssl = ssl
+        self.ssl = ssl  # an SSLContext; umqtt.simple's True (with ssl_params) or False work too
+        self.ssl_params = ssl_params
         self.user = user
         self.pswd = password
         self.keepalive = keepalive
@@ -76,11 +77,16 @@ class MQTTClient:
     def set_last_will(self, topic, msg, retain=False, qos=0):
         self._s.set_will(topic, msg, qos, retain)
 
-    def connect(self, clean_session=True):
+    def connect(self, clean_session=True, timeout=None):
         """Open the connection and wait for CONNACK; returns the session-present flag (0 or 1).
 
         Errors here are raised even with reconnect on: the first connection is the caller's.
+        timeout (s), as umqtt.simple's: the deadline of this and every later wait, as if given
+        to the constructor.
         """
+        if timeout is not None:
+            self.timeout_ms = int(timeout * 1000)
+            self._s.retry_ms = self.timeout_ms // 2
         self._clean = clean_session
         self.close()
         self._open()
@@ -174,7 +180,7 @@ class MQTTClient:
 
     def _open(self):
         """One connection attempt: TCP (+TLS), CONNECT, CONNACK. Raises on any failure."""
-        self.sock = open_link(self.server, self.port, self.ssl, self.timeout_ms)
+        self.sock = open_link(self.server, self.port, self.ssl, self.timeout_ms, self.ssl_params)
         try:
             now = ticks_ms()
             self._s.connect(now, self._clean, self.user, self.pswd)

@@ -129,3 +129,19 @@ class Link:
 
 def is_timeout(e):
     return isinstance(e, socket.timeout)
+
+
+def legacy_wrap_socket(sock, params):
+    """MicroPython's ssl.wrap_socket(sock, key=, cert=, cert_reqs=, cadata=, server_hostname=),
+    for umqtt.simple's ssl=True with ssl_params: CPython's own wrap_socket takes other keywords
+    (and is gone from 3.12). Keys and certificates as bytes need files here: not supported."""
+    if params.get("key") or params.get("cert"):
+        raise ValueError("ssl_params key/cert: pass an SSLContext with load_cert_chain on CPython")
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = params.get("cert_reqs", _ssl.CERT_NONE)
+    if params.get("cadata"):
+        ctx.load_verify_locations(cadata=params["cadata"])
+    host = params.get("server_hostname")
+    ctx.check_hostname = bool(host) and ctx.verify_mode == _ssl.CERT_REQUIRED
+    return ctx.wrap_socket(sock, server_hostname=host)

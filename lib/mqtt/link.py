@@ -69,20 +69,31 @@ if MICROPYTHON:
         # ETIMEDOUT on the Unix port, EAGAIN from lwIP on boards.
         return e.args[0] in (110, 11)
 
+    def legacy_wrap_socket(sock, params):
+        """umqtt.simple's ssl=True: the ssl module's wrap_socket, given its ssl_params."""
+        import ssl
+
+        return ssl.wrap_socket(sock, **params)
+
 else:
-    from .cpython import Link, is_timeout
+    from .cpython import Link, is_timeout, legacy_wrap_socket
 
 
-def open_link(host, port, ssl_context, timeout_ms):
-    """Connect (TCP, then TLS if ssl_context is given), each step within timeout_ms."""
+def open_link(host, port, ssl, timeout_ms, ssl_params=None):
+    """Connect (TCP, then TLS), each step within timeout_ms. ssl: an SSLContext; or, as
+    umqtt.simple takes it, True (TLS through ssl.wrap_socket(**ssl_params)) or False (none)."""
     addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
     sock = socket.socket(addr[0], socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout_ms / 1000)
         _nodelay(sock)
         sock.connect(addr[-1])
-        if ssl_context is not None:
-            sock = ssl_context.wrap_socket(sock, server_hostname=host)
+        if ssl is True:
+            params = dict(ssl_params or {})
+            params.setdefault("server_hostname", host)  # SNI, and what CERT_REQUIRED checks
+            sock = legacy_wrap_socket(sock, params)
+        elif ssl:
+            sock = ssl.wrap_socket(sock, server_hostname=host)
     except OSError as e:
         sock.close()
         if is_timeout(e):

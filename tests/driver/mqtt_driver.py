@@ -76,8 +76,13 @@ class Driver:
         from mqtt import MQTTClient
 
         tls = kwargs.pop("tls", None)
-        if tls:
-            from tls_context import make_ssl_context  # only TLS tests pay for it
+        if tls and tls.get("legacy"):
+            from tls_context import legacy_ssl_params  # only TLS tests pay for it
+
+            kwargs["ssl"] = True
+            kwargs["ssl_params"] = legacy_ssl_params(tls["ca"], tls.get("verify", True))
+        elif tls:
+            from tls_context import make_ssl_context
 
             kwargs["ssl"] = make_ssl_context(tls["ca"], tls.get("verify", True))
         self.client = MQTTClient(**kwargs)

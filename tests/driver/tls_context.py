@@ -25,3 +25,14 @@ def make_ssl_context(ca, verify):
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def legacy_ssl_params(ca, verify):
+    # umqtt.simple's ssl=True form: keywords for MicroPython's ssl.wrap_socket (the CA as DER bytes
+    # there; CPython's stand-in takes the PEM text its ssl module reads).
+    import ssl
+
+    if not verify:
+        return {}
+    with open(ca, "rb" if IS_MICROPYTHON else "r") as f:
+        return {"cert_reqs": ssl.CERT_REQUIRED, "cadata": f.read()}
