@@ -43,8 +43,9 @@ def boot(config_path, secrets_path, boards_dir):
 
     try:
         cfg, spec, hw = _settings(config_path, secrets_path, boards_dir)
+        node = Node(cfg, spec["name"], _node_id(cfg, hw), hw)
         try:
-            node = Node(cfg, spec, hw)  # starts the drivers the board file names
+            _add_parts(node, spec, hw)
         except (ValueError, KeyError, TypeError, AttributeError, ImportError) as e:
             raise ValueError("%s/%s.json: %s" % (boards_dir, cfg["board"], e))
         node.client = _client(Client, node, cfg)
@@ -76,6 +77,29 @@ def _settings(config_path, secrets_path, boards_dir):
     directory = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
     hw.configure(_seed(cfg["node_id"] or config_path), directory)
     return cfg, spec, hw
+
+
+def _node_id(cfg, hw):
+    """config.json's node_id, or one made from the chip's unique id."""
+    if cfg["node_id"]:
+        return cfg["node_id"]
+    from binascii import hexlify
+
+    return "mqnode-" + hexlify(hw.unique_id()).decode()
+
+
+def _add_parts(node, board, hw):
+    """The board file's sensors and switches, made by their drivers (only the modules of the drivers
+    it names are loaded) and sorted onto the node. Here, not in Node, as this code runs once."""
+    from . import drivers
+
+    groups = {"sensor": node.sensors, "binary_sensor": node.binaries, "switch": node.switches}
+    try:
+        for spec in board.get("sensors", []) + board.get("switches", []):
+            d = drivers.make(spec, hw)
+            groups[d.component].append(d)
+    finally:
+        release("mqnode.drivers")
 
 
 def _client(Client, node, cfg):

@@ -15,7 +15,6 @@ loads only its own code, and the discovery configs are built only while they are
 import asyncio
 import json
 import sys
-from binascii import hexlify
 
 from mqtt.compat import print_exception, release, ticks_diff, ticks_ms
 from mqtt.errors import MQTTException
@@ -34,25 +33,18 @@ def log(*args):
 
 
 class Node:
-    def __init__(self, cfg, board, hw):
+    def __init__(self, cfg, board_name, node_id, hw):
+        """The sensors and switches are made and added by the boot code (app.py), from the board file."""
         self.cfg = cfg
         self.hw = hw
-        self.board_name = board["name"]
-        self.node_id = cfg["node_id"] or "mqnode-" + hexlify(hw.unique_id()).decode()
-        self.base = cfg["prefix"] + "/" + self.node_id
+        self.board_name = board_name
+        self.node_id = node_id
+        self.base = cfg["prefix"] + "/" + node_id
         self.status_topic = self.base + "/status"
         self.discovery_prefix = cfg["discovery_prefix"]
         self.sensors = []
         self.binaries = []
         self.switches = []
-        groups = {"sensor": self.sensors, "binary_sensor": self.binaries, "switch": self.switches}
-        from . import drivers  # needed here only: released below, the drivers' modules stay
-
-        for spec in board.get("sensors", []) + board.get("switches", []):
-            d = drivers.make(spec, hw)
-            groups[d.component].append(d)
-        del drivers
-        release("mqnode.drivers")
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
         self.client = None  # the MQTT client, given by the boot code (app.py)
