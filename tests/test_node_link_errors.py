@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from sim_node import NodeFactory, make_node  # noqa: F401 (fixtures)
+from sim_node import NodeFactory, make_node, wait_stdout  # noqa: F401 (fixtures)
 
 PERIOD_S = 0.2
 RUN_S = 3.0
@@ -21,10 +21,8 @@ def test_publishes_that_raise_are_logged_and_the_node_keeps_running(make_node: N
     folder = node.folder / "storedir"
     folder.mkdir()
     node.start()
-    deadline = time.monotonic() + BOOT_TIMEOUT_S
-    while "broker 127.0.0.1" not in node.stdout() and node.running and time.monotonic() < deadline:
-        time.sleep(0.05)  # the boot line: the store passed its check
-    assert "broker 127.0.0.1" in node.stdout(), node.stdout() + node.errors()
+    # the boot line: the store passed its check
+    assert wait_stdout(node, "broker 127.0.0.1", BOOT_TIMEOUT_S), node.stdout() + node.errors()
     shutil.rmtree(folder)
     folder.write_text("not a folder")
     node.send("pin 15 1")  # motion too, once the node is up

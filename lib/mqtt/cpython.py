@@ -138,7 +138,7 @@ def legacy_wrap_socket(sock, params):
     if params.get("key") or params.get("cert"):
         raise ValueError("ssl_params key/cert: pass an SSLContext with load_cert_chain on CPython")
     ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
+    ctx.check_hostname = False  # first: CPython refuses CERT_NONE while host names are checked
     ctx.verify_mode = params.get("cert_reqs", _ssl.CERT_NONE)
     if params.get("cadata"):
         ctx.load_verify_locations(cadata=params["cadata"])
