@@ -30,6 +30,7 @@ from runtime import LIB, REPO, micropython_executable
 from virtual_board import VirtualBoard
 
 MAIN = REPO / "firmware" / "main.py"
+ROMFS_LAUNCH = REPO / "tests" / "romfs_launch.py"
 EXIT_DEEPSLEEP = 77  # lib/mqnode/hardware_sim.py
 EXIT_RESET = 78
 STOP_TIMEOUT_S = 5.0
@@ -106,21 +107,25 @@ class NodeProcess:
     def rtc_file(self) -> Path:
         return self.folder / "rtc.bin"
 
-    def start(self, heapsize: Optional[str] = None, lib: Path = LIB, main: Path = MAIN) -> Run:
+    def start(self, heapsize: Optional[str] = None, lib: Path = LIB, main: Path = MAIN,
+              romfs: Optional[Path] = None) -> Run:
         """Boot (or wake) the node: a new process of firmware/main.py on this folder's config.
 
         heapsize (e.g. "64k") fixes the GC heap like a board's; lib is where its modules come from
         (a compiled .mpy tree, as a board holds them: the Unix port cannot compile the sources in
-        a small heap); main is the firmware's main.py, whose ../boards holds the board files."""
+        a small heap); main is the firmware's main.py, whose ../boards holds the board files.
+        romfs, an image whose lib/ holds the modules (tools/romfs.py), replaces lib: they run in
+        place from it, as from a board's flash (tests/romfs_launch.py)."""
         assert not self.running, "node %s is already running" % self.node_id
         n = len(self.runs)
         out, err = self.folder / ("run%d.stdout" % n), self.folder / ("run%d.stderr" % n)
         out_f, err_f = open(out, "wb"), open(err, "wb")
         self._files += [out_f, err_f]
-        env = dict(os.environ, MICROPYPATH="%s:.frozen" % lib)
+        env = dict(os.environ, MICROPYPATH=".frozen" if romfs else "%s:.frozen" % lib)
         heap = ["-X", "heapsize=" + heapsize] if heapsize else []
+        launch = [str(ROMFS_LAUNCH), str(romfs)] if romfs else []
         process = subprocess.Popen(
-            [micropython_executable(), *heap, str(main), str(self.config_path)],
+            [micropython_executable(), *heap, *launch, str(main), str(self.config_path)],
             stdin=subprocess.PIPE, stdout=out_f, stderr=err_f, env=env, cwd=self.folder,
         )
         run = Run(process, out, err, time.monotonic())
