@@ -17,6 +17,7 @@ from runtime import REPO
 RUN_TIMEOUT_S = 300
 UNIX_FIGURES = [
     ".mpy size of the modules it loads", "heap after import", "heap after import + connect", "of which asyncio",
+    "heap after import + connect, code in flash (ROMFS)",
     "bytes allocated per QoS 0 publish", "bytes allocated per QoS 1 publish", "QoS 0 msg/s",
     "QoS 1 msg/s, one at a time", "QoS 1 msg/s, 16 in flight", "wake cycle (ms)",
     "largest payload sent, 64 KiB heap", "largest payload received, 64 KiB heap",

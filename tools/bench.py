@@ -99,7 +99,9 @@ def set_up_clients(args: argparse.Namespace, work: Path, machine: Dict[str, str]
     src = bench_build.snapshot_mqnode(work)
     h = Harness(compiled, stubs, src, work / "cwd")
     tree = bench_build.build_mqnode(work, src)
-    unix = [Client("mqnode", "micropython", tree), Client("mqnode.aio", "micropython", tree, is_async=True)]
+    image = bench_build.romfs_image(tree)
+    unix = [Client("mqnode", "micropython", tree, image=image),
+            Client("mqnode.aio", "micropython", tree, is_async=True, image=image)]
     cpython = [Client("mqnode", "cpython"), Client("mqnode.aio", "cpython", is_async=True), Client("paho", "cpython"),
                Client("asyncio.floor", "cpython", is_async=True)]
     versions = {"mqnode": "lib/mqtt at %s" % machine["mqnode"], "paho-mqtt": machine["paho-mqtt"],
@@ -115,8 +117,9 @@ def set_up_clients(args: argparse.Namespace, work: Path, machine: Dict[str, str]
             continue
         versions[name] = "%s (from %s)" % (anchor.version, anchor.folder)
         log("anchor %s: %s" % (name, versions[name]))
-        unix.append(Client(name, "micropython", bench_build.build_anchor(name, anchor.folder, work), anchor=True,
-                           stubs=name == "mqtt_as", is_async=name == "mqtt_as"))
+        anchor_tree = bench_build.build_anchor(name, anchor.folder, work)
+        unix.append(Client(name, "micropython", anchor_tree, anchor=True, stubs=name == "mqtt_as",
+                           is_async=name == "mqtt_as", image=bench_build.romfs_image(anchor_tree)))
     return h, unix, cpython, versions, missing
 
 

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Tuple
 
 from mqnode_tools.bench_anchors import CLIENT_FILES
 from mqnode_tools.paths import LIB, REPO
+from mqnode_tools.romfs import build_image
 
 HARNESS = REPO / "bench" / "harness"
 COMPILE_TIMEOUT_S = 60
@@ -76,6 +77,13 @@ def build_anchor(name: str, folder: Path, work: Path) -> Path:
         files.insert(0, init)  # the package's (empty) __init__ loads with it
     compile_files(((folder / f, f) for f in files), tree)
     return tree
+
+
+def romfs_image(tree: Path) -> Path:
+    """The compiled tree as a ROMFS image (its modules under lib/), beside the tree."""
+    image = tree.with_suffix(".romfs")
+    image.write_bytes(build_image(tree, under="lib"))
+    return image
 
 
 def loaded_size(modules: Dict[str, str], tree: Path) -> Dict[str, int]:

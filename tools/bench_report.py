@@ -37,6 +37,7 @@ UNIX_ROWS = [
     Row("heap_import", "heap after import", "B", "low"),
     Row("heap_connect", "heap after import + connect", "B", "low", ("<=", 12 * KIB), "≤ 12 KiB"),
     Row("heap_asyncio", "  of which asyncio", "B", "low", compare=False),
+    Row("heap_rom", "heap after import + connect, code in flash (ROMFS)", "B", "low"),
     Row("alloc_q0", "bytes allocated per QoS 0 publish", "B", "low", ("<=", 64), "≤ 64 B"),
     Row("alloc_q1", "bytes allocated per QoS 1 publish", "B", "low"),
     Row("q0", "QoS 0 msg/s", "msg/s", "high"),

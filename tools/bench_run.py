@@ -36,6 +36,7 @@ class Client:
     anchor: bool = False
     stubs: bool = False  # needs the network/machine stand-ins
     is_async: bool = False
+    image: Optional[Path] = None  # tree as a ROMFS image, its modules under lib/ (MicroPython only)
 
 
 @dataclass
@@ -46,18 +47,21 @@ class Harness:
     workdir: Path  # an empty folder every process starts in
     failures: List[str] = field(default_factory=list)
 
-    def command(self, client: Client, module: str, args: List[str], heapsize: Optional[str] = None):
+    def command(self, client: Client, module: str, args: List[str], heapsize: Optional[str] = None,
+                romfs: bool = False):
+        """romfs: the client's modules come from its image (measure.py mounts it), not its tree."""
         if client.runtime == "cpython":
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HARNESS), str(self.mqnode_src)]))
             return [sys.executable, str(HARNESS / (module + ".py")), *args], env
-        path = [str(self.compiled), str(client.tree)] + ([str(self.stubs)] if client.stubs else []) + [".frozen"]
+        tree = [] if romfs else [str(client.tree)]
+        path = [str(self.compiled)] + tree + ([str(self.stubs)] if client.stubs else []) + [".frozen"]
         env = dict(os.environ, MICROPYPATH=":".join(path))
         heap = ["-X", "heapsize=" + heapsize] if heapsize else []
         return [micropython(), *heap, "-m", module, *args], env
 
     def run(self, client: Client, module: str, args: List[str], timeout: float,
-            heapsize: Optional[str] = None) -> subprocess.CompletedProcess:
-        cmd, env = self.command(client, module, [client.name, *args], heapsize)
+            heapsize: Optional[str] = None, romfs: bool = False) -> subprocess.CompletedProcess:
+        cmd, env = self.command(client, module, [client.name, *args], heapsize, romfs)
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             return subprocess.run(cmd, env=env, cwd=self.workdir, capture_output=True, text=True, timeout=timeout)
@@ -66,10 +70,13 @@ class Harness:
             return subprocess.CompletedProcess(cmd, -9, out, "killed after %.0f s" % timeout)
 
     def job(self, client: Client, job: str, port: int, cid: str, params: Optional[Dict[str, Any]] = None,
-            timeout: float = 60) -> Optional[Dict[str, Any]]:
-        """measure.py's JSON result, or None (the failure is kept in self.failures)."""
+            timeout: float = 60, romfs: bool = False) -> Optional[Dict[str, Any]]:
+        """measure.py's JSON result, or None (the failure is kept in self.failures). romfs: the
+        heap job with the client's code in its ROMFS image."""
         args = [job, str(port), cid] + ([json.dumps(params)] if params is not None else [])
-        result = self.run(client, "measure", args, timeout)
+        if romfs:
+            args.append(str(client.image))
+        result = self.run(client, "measure", args, timeout, romfs=romfs)
         for line in result.stdout.splitlines():
             if line.startswith(MARKER):
                 return json.loads(line[len(MARKER):])
@@ -140,6 +147,9 @@ def measure_reps(h: Harness, unix: List[Client], cpython: List[Client], port: in
                 samples.add("unix", c.name, "heap_connect", r["connect"])
                 samples.add("unix", c.name, "heap_asyncio", r.get("asyncio"))
                 samples.modules.setdefault(c.name, r["modules"])
+            r = h.job(c, "heap", port, "bench-%s-f%d" % (c.name, rep), timeout=HEAP_JOB_TIMEOUT_S, romfs=True)
+            if r:
+                samples.add("unix", c.name, "heap_rom", r["connect"])
         for c in order:
             r = h.job(c, "run", port, "bench-%s-r%d" % (c.name, rep), params, timeout=run_timeout)
             for key, value in (r or {}).items():

@@ -1,11 +1,14 @@
 """One benchmark job for one client, in a fresh process; prints one line `BENCH <json>`.
 
-    micropython -m measure CLIENT heap PORT CLIENT_ID
+    micropython -m measure CLIENT heap PORT CLIENT_ID [IMAGE]
     micropython -m measure CLIENT run PORT CLIENT_ID '{"q0_n": 20000, ...}'
     python measure.py paho run PORT CLIENT_ID '{...}'            (CPython: no heap figures)
 
 heap: gc.mem_alloc() after gc.collect(), relative to the harness alone: after the import, after
 connect (holding the connected client), and for asyncio clients the share of asyncio itself.
+      With an IMAGE argument the client's modules come from that ROMFS image instead (mounted at
+      /rom before the baseline, so the image's own block is not counted): executed in place, as
+      from a board's flash when the client is frozen into its firmware or in a ROMFS partition.
 run:  allocation per publish (GC off), QoS 0 / QoS 1 rates one at a time, QoS 1 pipelined
 (asyncio clients, `window` concurrent publishes), and wake cycles (make a client, connect, one
 QoS 1 publish, disconnect). Every loop stops at its count or its time limit, whichever is first.
@@ -221,10 +224,26 @@ async def ajob_run(a, port, cid, p):
     return result
 
 
+def mount_romfs(image):
+    """Mount a ROMFS image at /rom, its lib/ first on sys.path, as ROMFS firmware does at boot.
+    The image is read into one block (the Unix port has no flash to map)."""
+    import os
+    import vfs
+
+    buf = bytearray(os.stat(image)[6])
+    with open(image, "rb") as f:
+        if f.readinto(buf) != len(buf):
+            raise OSError("%s: short read" % image)
+    vfs.mount(vfs.VfsRom(buf), "/rom")
+    sys.path.insert(0, "/rom/lib")
+
+
 def main(argv):
     a = adapter(argv[1])
     job, port, cid = argv[2], int(argv[3]), argv[4]
     if job == "heap":
+        if len(argv) > 5:
+            mount_romfs(argv[5])
         job_heap(a, port, cid)
         return
     p = json.loads(argv[5])
