@@ -305,6 +305,12 @@ METHOD = """\
   importing asyncio (its share is the "of which asyncio" row) and the running event loop. mqtt_as
   needs `network` and `machine.unique_id`, which the Unix port lacks: stand-ins are loaded before
   the baseline (a board has them built in).
+- **code in flash (ROMFS)**: the same heap job with the client's `.mpy` files in a ROMFS image,
+  mounted at /rom before the baseline, so MicroPython runs their bytecode and strings in place, as
+  from a board's flash. What remains is what the code makes: function and class objects, names,
+  buffers, the connected client. The Unix port has no flash, so the image is one heap block made
+  before the baseline. Frozen firmware keeps even the code tables and names in flash: a frozen
+  client needs at most this.
 - **bytes per publish**: `gc.mem_alloc()` difference with the GC disabled, averaged over the
   publishes after a warm-up (for asyncio clients, everything the event loop allocated meanwhile).
 - **msg/s**: QoS 0 counts publishes handed to the socket; QoS 1 waits for each PUBACK; "16 in
