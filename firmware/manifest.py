@@ -1,5 +1,6 @@
-# Freeze mqnode into a custom MicroPython image: frozen bytecode runs from flash, so the client
-# and node cost no heap for their code. In your board's manifest.py:
+# Freeze mqnode into a custom MicroPython image: frozen bytecode, strings and names stay in flash,
+# so the heap holds only the objects the code makes (README, "RAM and large messages"). In your
+# board's manifest.py:
 #     include("/path/to/mqnode/firmware/manifest.py")
 # then build MicroPython as usual (make BOARD=... FROZEN_MANIFEST=...). config.json, secrets.json
 # and boards/<board>.json stay on the filesystem (mqnode deploy writes them).

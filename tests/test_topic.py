@@ -1,4 +1,4 @@
-"""Topic names, topic filters and matching follow MQTT 3.1.1 section 4.7 (lib/mqtt/topic.py).
+"""Topic names, topic filters and matching follow MQTT 3.1.1 section 4.7 (lib/mqtt/topic.py, match.py).
 
 The client checks names and filters before sending, so a typo fails in the program that made it
 rather than as a disconnect from the broker; matching decides which callback sees a message.
@@ -14,7 +14,8 @@ from runtime import LIB
 if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
-from mqtt.topic import matches, topic_filter, topic_name  # noqa: E402
+from mqtt.match import matches  # noqa: E402
+from mqtt.topic import topic_filter, topic_name  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["a", "a/b", "/", "a//b", "$SYS/x", "with space", "\u00fcber/\u6e29\u5ea6"])

@@ -1,4 +1,4 @@
-"""Topic names and topic filters: the spec's rules for each, and matching one against the other."""
+"""Topic names and topic filters: the spec's rules for each (matching one against the other is in match.py)."""
 from .compat import tidy_heap
 from .packet import utf8
 
@@ -30,23 +30,6 @@ def topic_filter(f):
         if (b"#" in level and (level != b"#" or i != last)) or (b"+" in level and level != b"+"):
             raise ValueError("misplaced wildcard in filter %r [MQTT-4.7.1-2/3]" % b)
     return b
-
-
-def matches(f, t):
-    """Whether topic t (bytes) matches filter f (bytes).
-
-    [MQTT-4.7.2-1] a filter starting with a wildcard does not match a topic starting with '$'.
-    """
-    if t[:1] == b"$" and f[:1] in (b"+", b"#"):
-        return False
-    fl = f.split(b"/")
-    tl = t.split(b"/")
-    for i, level in enumerate(fl):
-        if level == b"#":
-            return True
-        if i >= len(tl) or (level != b"+" and level != tl[i]):
-            return False
-    return len(fl) == len(tl)
 
 
 tidy_heap()  # compat.tidy_heap: the garbage this import left, collected on a board
