@@ -30,7 +30,7 @@ from runtime import LIB, REPO, micropython_executable
 from virtual_board import VirtualBoard
 
 MAIN = REPO / "firmware" / "main.py"
-ROMFS_LAUNCH = REPO / "tests" / "romfs_launch.py"
+ROMFS_LAUNCH = REPO / "bench" / "harness" / "romfs.py"  # mounts an image, then runs main.py
 EXIT_DEEPSLEEP = 77  # lib/mqnode/hardware_sim.py
 EXIT_RESET = 78
 STOP_TIMEOUT_S = 5.0
@@ -115,7 +115,7 @@ class NodeProcess:
         (a compiled .mpy tree, as a board holds them: the Unix port cannot compile the sources in
         a small heap); main is the firmware's main.py, whose ../boards holds the board files.
         romfs, an image whose lib/ holds the modules (tools/romfs.py), replaces lib: they run in
-        place from it, as from a board's flash (tests/romfs_launch.py)."""
+        place from it, as from a board's flash (bench/harness/romfs.py)."""
         assert not self.running, "node %s is already running" % self.node_id
         n = len(self.runs)
         out, err = self.folder / ("run%d.stdout" % n), self.folder / ("run%d.stderr" % n)

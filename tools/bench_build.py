@@ -81,7 +81,7 @@ def build_anchor(name: str, folder: Path, work: Path) -> Path:
 
 def romfs_image(tree: Path) -> Path:
     """The compiled tree as a ROMFS image (its modules under lib/), beside the tree."""
-    image = tree.with_suffix(".romfs")
+    image = tree.parent / (tree.name + ".romfs")  # not with_suffix: umqtt.simple and umqtt.robust
     image.write_bytes(build_image(tree, under="lib"))
     return image
 

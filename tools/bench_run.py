@@ -53,8 +53,8 @@ class Harness:
         if client.runtime == "cpython":
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HARNESS), str(self.mqnode_src)]))
             return [sys.executable, str(HARNESS / (module + ".py")), *args], env
-        tree = [] if romfs else [str(client.tree)]
-        path = [str(self.compiled)] + tree + ([str(self.stubs)] if client.stubs else []) + [".frozen"]
+        tree_path = [] if romfs else [str(client.tree)]
+        path = [str(self.compiled)] + tree_path + ([str(self.stubs)] if client.stubs else []) + [".frozen"]
         env = dict(os.environ, MICROPYPATH=":".join(path))
         heap = ["-X", "heapsize=" + heapsize] if heapsize else []
         return [micropython(), *heap, "-m", module, *args], env
@@ -75,6 +75,7 @@ class Harness:
         heap job with the client's code in its ROMFS image."""
         args = [job, str(port), cid] + ([json.dumps(params)] if params is not None else [])
         if romfs:
+            assert client.image, "%s has no ROMFS image" % client.name
             args.append(str(client.image))
         result = self.run(client, "measure", args, timeout, romfs=romfs)
         for line in result.stdout.splitlines():

@@ -2,8 +2,8 @@
 
 On a board whose firmware has ROMFS, `mpremote romfs deploy` writes such an image to flash and
 MicroPython imports from it without copying the bytecode or the strings into RAM, as it runs
-frozen modules. The Unix port has no flash: tests and the bench mount the image from a buffer
-(tests/romfs_launch.py, bench/harness/romfs.py) to measure what the code costs a board then.
+frozen modules. The Unix port has no flash: the bench and the tests mount the image from a buffer
+(bench/harness/romfs.py) to measure what the code costs a board then.
 The image is built with mpremote's own writer, from .mpy files we compiled (`-s` names, as a
 board holds them), so nothing is compiled a second time.
 """

@@ -224,26 +224,14 @@ async def ajob_run(a, port, cid, p):
     return result
 
 
-def mount_romfs(image):
-    """Mount a ROMFS image at /rom, its lib/ first on sys.path, as ROMFS firmware does at boot.
-    The image is read into one block (the Unix port has no flash to map)."""
-    import os
-    import vfs
-
-    buf = bytearray(os.stat(image)[6])
-    with open(image, "rb") as f:
-        if f.readinto(buf) != len(buf):
-            raise OSError("%s: short read" % image)
-    vfs.mount(vfs.VfsRom(buf), "/rom")
-    sys.path.insert(0, "/rom/lib")
-
-
 def main(argv):
     a = adapter(argv[1])
     job, port, cid = argv[2], int(argv[3]), argv[4]
     if job == "heap":
         if len(argv) > 5:
-            mount_romfs(argv[5])
+            from romfs import mount
+
+            mount(argv[5])
         job_heap(a, port, cid)
         return
     p = json.loads(argv[5])
