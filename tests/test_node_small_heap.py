@@ -45,14 +45,13 @@ def test_node_runs_500_telemetry_cycles_in_a_small_heap_from_files_and_from_flas
     make_node: NodeFactory, observe: ObserverFactory, short_tree: Path, tmp_path: Path
 ) -> None:
     """Two boards side by side, so the suite waits one minute rather than two: one loads the .mpy
-    files into a heap of HEAP bytes; the other runs them in place from a ROMFS image, as frozen firmware or
-    a ROMFS partition holds them, so only the objects the code makes are in its heap. That image
+    files into a heap of HEAP bytes; the other runs them in place from a ROMFS image, as frozen
+    firmware or a ROMFS partition holds them, so only the objects the code makes are in its heap. That image
     is in the same heap (the Unix port has no flash), and the heap is that much larger."""
     image = tmp_path / "lib.romfs"
-    image.write_bytes(build_image(short_tree, under="lib"))
-    in_flash = "64 KiB + the %d-byte image" % image.stat().st_size
+    size = image.write_bytes(build_image(short_tree, under="lib"))
     boards = [(HEAP, dict(heapsize=HEAP, lib=short_tree)),
-              (in_flash, dict(heapsize=str(64 * 1024 + image.stat().st_size), romfs=image))]
+              ("64 KiB + the %d-byte image" % size, dict(heapsize=str(64 * 1024 + size), romfs=image))]
     runs = []
     for label, how in boards:
         node = make_node(start=False, telemetry_s=PERIOD_S)
