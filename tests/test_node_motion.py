@@ -4,6 +4,10 @@ follows when the pin drops; every edge of a burst is reported, none is lost or r
 """
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+
 from node_observer import on
 from sim_node import NodeFactory, ObserverFactory, make_node, observe, wait_announced  # noqa: F401 (fixtures)
 
@@ -63,4 +67,35 @@ def test_lines_the_simulated_board_cannot_use_are_reported_and_skipped(
     assert out.count("sim: ignored") == len(bad), out
     assert "sim: ignored 'pin x 1'; the commands are: pin <n> 0|1, adc <channel> fail|ok" in out
     assert "rebooting" not in out and "Traceback" not in out + node.errors(), out
+    assert node.running
+
+
+IDLE_S = 2.0
+STDIN_POLLS_PER_S = 50  # the simulated board reads its stdin every 20 ms
+IDLE_WAKEUPS_PER_S = 3 * STDIN_POLLS_PER_S
+
+
+def _sleeps(pid: int) -> int:
+    """How often the process has given up the CPU of its own accord (poll, sleep) so far."""
+    status = Path("/proc/%d/status" % pid).read_text()
+    return int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
+
+
+def test_a_node_waiting_for_motion_sleeps_until_something_happens(
+    make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    """The motion task waits on the pin's flag. On a board that is a ThreadSafeFlag; in the Unix
+    port a ThreadSafeFlag made poll() return every 1 ms while a task waited on it (about 1,000
+    wakeups a second, 1% of a core per idle node, which left 200 simulated nodes no CPU on 2
+    cores). Counted, not timed: the wakeups in IDLE_S, against the 50 a second the board's stdin
+    polling costs."""
+    node = make_node(start=False)
+    live = observe([node.topic("#")])
+    node.start()
+    wait_announced(live, node)
+    pid = node.run.process.pid
+    before = _sleeps(pid)
+    time.sleep(IDLE_S)
+    wakeups_per_s = (_sleeps(pid) - before) / IDLE_S
+    assert wakeups_per_s < IDLE_WAKEUPS_PER_S, "%.0f wakeups a second while idle" % wakeups_per_s
     assert node.running

@@ -194,6 +194,14 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
     return _wlan.ifconfig()[0]
 
 
+def irq_flag():
+    """What a pin's interrupt handler sets to wake an asyncio task: a ThreadSafeFlag, whose set()
+    allocates nothing, as a hard interrupt on a board requires."""
+    import asyncio
+
+    return asyncio.ThreadSafeFlag()
+
+
 async def control():
     return  # a real board takes no stdin commands
 

@@ -61,6 +61,26 @@ class Pin:
         self._handler = handler
 
 
+class irq_flag:
+    """What a pin's interrupt handler sets to wake an asyncio task. Here the handler runs on the
+    loop itself (control() applies stdin), so an Event serves. hardware.py's ThreadSafeFlag would
+    keep the Unix port's poll() waking every 1 ms while a task waits on it (extmod/modselect.c
+    polls an object without a file descriptor that often): about 1% of a core per idle node,
+    which left 200 simulated nodes no CPU to spare on 2 cores."""
+
+    def __init__(self):
+        import asyncio
+
+        self._event = asyncio.Event()
+
+    def set(self):
+        self._event.set()
+
+    async def wait(self):
+        await self._event.wait()
+        self._event.clear()
+
+
 class ADC:
     """Channel 4 reads like an RP2040's temperature sensor at 21 degC, drifting +-3 degC."""
 

@@ -1,12 +1,12 @@
 """Every difference between MicroPython and CPython that mqtt depends on, decided in one place.
 
 The rest of the package is written once against this module: a clock in milliseconds (ticks),
-`const`, random bits, reading an asyncio stream into a buffer, an asyncio flag an interrupt may
-set, and release(), which lets a board's heap reclaim a module loaded only for a moment. The
-MicroPython versions are here; CPython's come from cpython.py, so a board loads none of their
-code (every function a board loads costs heap, called or not). The blocking client's socket
-with deadlines differs between the two as well; it lives in link.py, so that asyncio programs,
-which use asyncio's streams, never load it.
+`const`, random bits, reading an asyncio stream into a buffer, and release(), which lets a
+board's heap reclaim a module loaded only for a moment. The MicroPython versions are here;
+CPython's come from cpython.py, so a board loads none of their code (every function a board
+loads costs heap, called or not). The blocking client's socket with deadlines differs between
+the two as well; it lives in link.py, so that asyncio programs, which use asyncio's streams,
+never load it.
 """
 import sys
 
@@ -70,12 +70,6 @@ if MICROPYTHON:
         needs no second 300-byte block, which a fragmented heap may not have."""
         return memoryview(s)
 
-    def irq_flag():
-        """An asyncio flag an interrupt handler may set without allocating."""
-        import asyncio
-
-        return asyncio.ThreadSafeFlag()
-
     def release(name):
         """Forget module `name` (dotted) until it is next imported, so the heap can reclaim it.
 
@@ -91,7 +85,7 @@ if MICROPYTHON:
 
 else:
     from .cpython import (  # the same names, for CPython: a board never loads that file
-        body_view, const, getrandbits, irq_flag, print_exception, release, sleep_ms, str_bytes, stream_flushed,
+        body_view, const, getrandbits, print_exception, release, sleep_ms, str_bytes, stream_flushed,
         stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms, tidy_heap,
     )
 

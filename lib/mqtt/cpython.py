@@ -65,26 +65,6 @@ async def stream_read(stream, buf):
     return len(data)
 
 
-class _Flag:
-    # CPython's asyncio has no ThreadSafeFlag; simulated interrupts run on the loop itself.
-    def __init__(self):
-        import asyncio
-
-        self._event = asyncio.Event()
-
-    def set(self):
-        self._event.set()
-
-    async def wait(self):
-        await self._event.wait()
-        self._event.clear()
-
-
-def irq_flag():
-    """An asyncio flag an interrupt handler may set without allocating."""
-    return _Flag()
-
-
 def release(name):
     """A no-op here: CPython has RAM to spare, and re-importing costs time."""
 

@@ -1,11 +1,10 @@
 """A PIR motion sensor on a digital input, as a debounced binary sensor.
 
-The interrupt handler only sets a ThreadSafeFlag: it allocates nothing (a hard IRQ on a board may
-not), and the asyncio task does the debouncing and the publishing.
+The interrupt handler only sets the hardware layer's flag (a ThreadSafeFlag on a board): it
+allocates nothing (a hard IRQ on a board may not), and the asyncio task does the debouncing and
+the publishing.
 """
 import asyncio
-
-from mqtt.compat import irq_flag
 
 DEBOUNCE_MS = 50
 
@@ -19,7 +18,7 @@ class PIR:
         self._pin = hw.Pin(spec["pin"], hw.Pin.IN)
         self._invert = spec.get("active_low", False)
         self._debounce = spec.get("debounce_ms", DEBOUNCE_MS) / 1000
-        self._flag = irq_flag()
+        self._flag = hw.irq_flag()
         self._last = self.value()
         self._pin.irq(handler=self._irq, trigger=hw.Pin.IRQ_RISING | hw.Pin.IRQ_FALLING)
 
