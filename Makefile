@@ -10,8 +10,16 @@ MOSQUITTO := $(shell command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)
 
 venv: $(STAMP)
 
-# Reinstall only when the dependency pins change.
+# Reinstall only when the dependency pins change. A fresh Debian has no python3, or one without
+# its venv module (python3-venv): installed with apt-get as root, else the command is printed.
 $(STAMP): pyproject.toml
+	@if ! $(PYTHON) -c "import ensurepip, venv" 2>/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && apt-get install -y python3-venv; \
+		else \
+			echo "$(PYTHON) with its venv module is missing: run 'sudo apt-get install -y python3-venv'" >&2; exit 2; \
+		fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
