@@ -3,7 +3,8 @@
 The scenarios live in sensor_scenarios.py, written once in the subset both runtimes share: CPython
 awaits each in this process, MicroPython's Unix port runs each in a process of its own. Below them,
 what only CPython can check: the PIR's interrupt handler by its source, the ESP32 internal
-temperature path, and hardware.py's glue over stand-ins for machine, dht and onewire.
+temperature path, and hardware.py's glue over stand-ins for machine, dht and onewire. Last, the
+PIR on hardware.py in the Unix port: its interrupt handled with the heap locked, as on a board.
 """
 from __future__ import annotations
 
@@ -279,3 +280,57 @@ def test_hardware_rp2_deepsleep_powers_wifi_down_caps_the_time_and_is_told_from_
     assert hardware.reset_cause() == "deepsleep"  # the same all boot, though the note is gone
     monkeypatch.setattr(hardware, "_cause", None)  # the next boot, without deepsleep() before it
     assert hardware.reset_cause() == "watchdog or reset"
+
+
+BOARD_PIR = '''
+import asyncio, micropython, sys
+from mqnode import drivers, hardware
+
+pir = drivers.make({"name": "motion", "driver": "pir", "pin": 15}, hardware)
+assert type(pir._flag).__name__ == "ThreadSafeFlag", type(pir._flag)
+pin = hardware.Pin.made[15]
+
+async def main():
+    waiter = asyncio.create_task(pir.changed())
+    await asyncio.sleep_ms(20)
+    pin.level = 1
+    micropython.heap_lock()  # a hard interrupt on a board may not allocate
+    try:
+        pin.handler(pin)
+    finally:
+        micropython.heap_unlock()
+    print("CHANGED", await asyncio.wait_for_ms(waiter, 2000))
+
+asyncio.run(main())
+'''
+BOARD_MACHINE = '''
+class Pin:
+    IN, OUT, IRQ_RISING, IRQ_FALLING = 0, 1, 1, 2
+    made = {}
+
+    def __init__(self, n, mode=0, pull=None):
+        self.level = 0
+        self.handler = None
+        Pin.made[n] = self
+
+    def value(self):
+        return self.level
+
+    def irq(self, handler=None, trigger=3):
+        self.handler = handler
+
+ADC = object
+'''
+
+
+def test_pir_on_a_board_wakes_its_task_from_a_heap_locked_interrupt(tmp_path: Path) -> None:
+    """The board's path, in the Unix port: hardware.py (over stand-ins for machine and network)
+    gives the PIR a ThreadSafeFlag, its handler runs with the heap locked as a hard IRQ's must,
+    and the motion task wakes with the new state."""
+    (tmp_path / "machine.py").write_text(BOARD_MACHINE)
+    (tmp_path / "network.py").write_text("")
+    (tmp_path / "board_pir.py").write_text(BOARD_PIR)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(tmp_path), ".frozen", str(LIB)]))
+    result = subprocess.run([micropython_executable(), str(tmp_path / "board_pir.py")], env=env,
+                            capture_output=True, text=True, timeout=SCENARIO_TIMEOUT_S)
+    assert result.returncode == 0 and result.stdout.strip() == "CHANGED True", result.stdout + result.stderr
