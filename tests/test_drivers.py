@@ -283,7 +283,7 @@ def test_hardware_rp2_deepsleep_powers_wifi_down_caps_the_time_and_is_told_from_
 
 
 BOARD_PIR = '''
-import asyncio, micropython, sys
+import asyncio, micropython
 from mqnode import drivers, hardware
 
 pir = drivers.make({"name": "motion", "driver": "pir", "pin": 15}, hardware)
