@@ -1,6 +1,7 @@
 """Motion: a PIR edge (pin 15 on boards/sim.json) reaches `.../binary_sensor/motion/state` as
 `ON` within 200 ms (the spec's bound, from the pin changing to the message arriving), and `OFF`
-follows when the pin drops; every edge of a burst is reported, none is lost or repeated.
+follows when the pin drops; every edge of a burst is reported, none is lost or repeated. Bad
+stdin lines are skipped, and a node waiting for motion sleeps rather than polls.
 """
 from __future__ import annotations
 
