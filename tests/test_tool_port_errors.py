@@ -1,0 +1,65 @@
+"""A serial port that will not open gets a reason a user can act on, where mpremote says only
+"failed to access": a port that is not there (with the ports that are), one held by another
+program (a serial monitor), and one the user may not open (the group to join). Real ports: a
+pseudo-terminal stands in for the board's USB serial device.
+"""
+from __future__ import annotations
+
+import grp
+import os
+import pty
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pytest
+import serial
+
+from mqnode_tools.board_link import BoardError, BoardLink
+from mqnode_tools.cli import main
+
+
+@pytest.fixture
+def held_port() -> Iterator[Tuple[str, serial.Serial]]:
+    """A pseudo-terminal's device, opened with an exclusive lock as a serial monitor holds it."""
+    controller, device = pty.openpty()
+    name = os.ttyname(device)
+    monitor = serial.Serial(name, exclusive=True)
+    try:
+        yield name, monitor
+    finally:
+        monitor.close()
+        os.close(device)
+        os.close(controller)
+
+
+def test_deploy_to_a_port_that_is_not_there_names_the_ports_that_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "ttyUSB7")
+    assert main(["deploy", "--port", missing, "--board", "sim"]) == 1
+    err = capsys.readouterr().err
+    assert "mqnode deploy: %s: no such port (serial ports here: " % missing in err, err
+
+
+def test_a_port_another_program_holds_is_named_as_in_use(held_port: Tuple[str, serial.Serial]) -> None:
+    name, _ = held_port
+    with pytest.raises(BoardError) as raised:
+        BoardLink(name)
+    assert str(raised.value) == (
+        "%s: in use by another program (a serial monitor, Thonny, another mpremote): close it and try again" % name)
+
+
+def test_a_port_the_user_may_not_open_names_the_group_to_join(
+    held_port: Tuple[str, serial.Serial], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests run as root here, which may open any device: the kernel's refusal is simulated at
+    the edge (os.access), on a port that really does fail to open."""
+    name, _ = held_port
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if path == name else real_access(path, mode))
+    group = grp.getgrgid(os.stat(name).st_gid).gr_name
+    with pytest.raises(BoardError) as raised:
+        BoardLink(name)
+    assert str(raised.value) == (
+        "%s: permission denied: add yourself to its group (sudo usermod -aG %s $USER), then log out and in again"
+        % (name, group))
