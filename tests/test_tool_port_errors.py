@@ -1,5 +1,5 @@
 """A serial port that will not open gets a reason a user can act on, where mpremote says only
-"failed to access": a port that is not there (with the ports that are), one held by another
+"failed to access" and esptool "busy or doesn't exist": a port that is not there (with the ports that are), one held by another
 program (a serial monitor), and one the user may not open (the group to join). Real ports: a
 pseudo-terminal stands in for the board's USB serial device.
 """
@@ -63,3 +63,15 @@ def test_a_port_the_user_may_not_open_names_the_group_to_join(
     assert str(raised.value) == (
         "%s: permission denied: add yourself to its group (sudo usermod -aG %s $USER), then log out and in again"
         % (name, group))
+
+
+def test_flash_to_a_port_another_program_holds_says_it_is_in_use(
+    held_port: Tuple[str, serial.Serial], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """esptool's own words ("busy or doesn't exist") leave the user to guess which."""
+    name, _ = held_port
+    firmware = tmp_path / "fw.bin"
+    firmware.write_bytes(bytes(4096))
+    assert main(["flash", "--board", "esp32-devkitc", "--port", name, "--firmware", str(firmware)]) == 1
+    err = capsys.readouterr().err
+    assert "mqnode flash: cannot open %s: in use by another program" % name in err, err

@@ -10,15 +10,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-import serial
-import serial.tools.list_ports
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
+
+from mqnode_tools.serial_port import why_not_open
 
 # pyserial's read timeout: without one, a board that stops answering blocks mpremote for ever
 READ_TIMEOUT_S = 10.0
@@ -247,29 +246,7 @@ def _open(port: str) -> SerialTransport:
     try:
         return SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
     except TransportError:
-        raise TransportError(_cannot_open(port))
-
-
-def _cannot_open(port: str) -> str:
-    """Why the port would not open, in words a user can act on: mpremote says only "failed to
-    access" whether the port is missing, not ours to open, or held by another program."""
-    if os.name == "posix" and "://" not in port:  # a device path (not COM3, not socket://...)
-        if not os.path.exists(port):
-            found = ", ".join(p.device for p in serial.tools.list_ports.comports())
-            return "no such port (serial ports here: %s)" % (found or "none; is the board plugged in, with a data cable?")
-        if not os.access(port, os.R_OK | os.W_OK):
-            import grp
-
-            group = grp.getgrgid(os.stat(port).st_gid).gr_name
-            return ("permission denied: add yourself to its group (sudo usermod -aG %s $USER), then log out and in again"
-                    % group)
-    try:
-        serial.serial_for_url(port, exclusive=True).close()
-    except (serial.SerialException, OSError, ValueError) as e:
-        if "exclusively lock" in str(e):
-            return "in use by another program (a serial monitor, Thonny, another mpremote): close it and try again"
-        return "cannot open it: %s" % e
-    return "it would not open, then opened when tried again: try again"
+        raise TransportError(why_not_open(port))
 
 
 def _close(transport: Optional[SerialTransport]) -> None:

@@ -31,6 +31,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from mqnode_tools.serial_port import why_not_open
+
 DEFAULT_BAUD = 460800  # what MicroPython's ESP32 install instructions use
 # Options mqnode sets itself; given again after `--` they would silently win or clash.
 OWNED_OPTIONS = {"--chip", "-c", "--port", "-p", "--baud", "-b"}
@@ -236,7 +238,7 @@ def _condense(message: str, plan: EspPlan) -> str:
         return "the chip on %s is an %s, but board %s has an %s" % (
             plan.port, mismatch.group(1), plan.board, mismatch.group(2))
     if text.startswith("Could not open"):
-        return "cannot open %s (esptool: %s)" % (plan.port, text)
+        return "cannot open %s: %s" % (plan.port, why_not_open(plan.port))
     if text.startswith("Failed to connect"):
         return ("no ESP bootloader answered on %s (esptool: %s); hold BOOT while pressing RESET, "
                 "then try again" % (plan.port, text))
