@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
-from mqnode_tools.serial_port import why_not_open
+from mqnode_tools.serial_port import PortError, resolve, why_not_open
 
 # pyserial's read timeout: without one, a board that stops answering blocks mpremote for ever
 READ_TIMEOUT_S = 10.0
@@ -103,8 +103,12 @@ class BoardInfo:
 class BoardLink:
     def __init__(self, port: str, soft_reset: bool = True) -> None:
         """Opens the port and stops whatever runs (Ctrl-C) for the raw REPL; with `soft_reset`,
-        from a clean interpreter (boot.py runs again, main.py does not) so the node's RAM is free."""
-        self.port = port
+        from a clean interpreter (boot.py runs again, main.py does not) so the node's RAM is free.
+        port "auto": the one USB serial port there is (serial_port.resolve)."""
+        try:
+            self.port = port = resolve(port)
+        except PortError as e:
+            raise BoardError(str(e))
         try:
             self.transport = _open(port)
         except TransportError as e:

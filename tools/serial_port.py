@@ -1,11 +1,34 @@
-"""Why a serial port will not open: the one question every tool that talks to a board asks
-first, answered once for deploy, provision (mpremote's transport) and flash (esptool)."""
+"""Which serial port the board is on, and why it will not open: the questions every tool that
+talks to a board asks first, answered once for deploy, provision (mpremote's transport) and
+flash (esptool)."""
 from __future__ import annotations
 
 import os
 
 import serial
 import serial.tools.list_ports
+
+AUTO = "auto"
+
+
+class PortError(RuntimeError):
+    """No single board to pick for --port auto."""
+
+
+def resolve(port: str) -> str:
+    """`port` as given, or for "auto" the one USB serial port there is, as `mpremote connect auto`
+    looks only at USB devices (a laptop's built-in /dev/ttyS* is never a board). With none, or
+    several to choose from, PortError says so and lists them."""
+    if port != AUTO:
+        return port
+    usb = [p for p in serial.tools.list_ports.comports() if p.vid is not None]
+    if len(usb) == 1:
+        return usb[0].device
+    if not usb:
+        raise PortError("no board found: no USB serial port is there (is it plugged in, with a data cable?); "
+                        "or give --port")
+    raise PortError("%d USB serial ports, so give --port: %s"
+                    % (len(usb), ", ".join("%s (%s)" % (p.device, p.description) for p in usb)))
 
 
 def why_not_open(port: str) -> str:

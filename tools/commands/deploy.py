@@ -19,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from mqnode_tools import mpy, node_config, safe_mode
 from mqnode_tools.board_link import BoardError, BoardLink
+from mqnode_tools.serial_port import AUTO
 from mqnode_tools.boards import Board, BoardError as BoardFileError, load_board
 from mqnode_tools.broker_link import BrokerError, BrokerLink
 from mqnode_tools.paths import FIRMWARE, LIB
@@ -64,7 +65,8 @@ class Item:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", required=True, help="the board's serial port (mpremote's device), e.g. /dev/ttyUSB0")
+    p.add_argument("--port", default=AUTO, help="the board's serial port, e.g. /dev/ttyUSB0 (default: auto, the one "
+                   "USB serial port there is)")
     p.add_argument("--board", help="a board in boards/ (default: the config's \"board\")")
     p.add_argument("--config", type=Path, metavar="FILE", help="config.json to write to the board")
     p.add_argument("--secrets", type=Path, metavar="FILE", help="secrets.json to write to the board")
@@ -115,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
 def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mpy.MpyVersion,
            given: Optional[Dict[str, Any]]) -> int:
     info = link.info()
-    console.print("board: MicroPython %s on %s (%s), .mpy %s; mpy-cross emits .mpy %s" % (
-        info.version, info.machine, info.platform,
+    console.print("board on %s: MicroPython %s on %s (%s), .mpy %s; mpy-cross emits .mpy %s" % (
+        link.port, info.version, info.machine, info.platform,
         mpy.MpyVersion.from_sys(info.mpy) if info.mpy is not None else "none", ours), markup=False, highlight=False)
     reason = mpy.incompatibility(info.mpy, ours)
     if reason:

@@ -14,6 +14,7 @@ from mqnode_tools.flash_uf2 import (
     DRIVE_LABEL, DRIVE_WAIT_S, Uf2Error, bootloader_command, check_drive, check_uf2, copy_to_drive,
     enter_bootloader, find_drives,
 )
+from mqnode_tools.serial_port import AUTO, PortError, resolve
 
 HELP = "Flash MicroPython firmware: esptool for ESP32 boards, the RPI-RP2 drive for RP2040 boards."
 EXAMPLES = """ESP32 family (esptool, at the board's offset): erase the whole flash, write, verify the MD5.
@@ -27,7 +28,7 @@ after it. The ROM loader cannot erase the whole flash (that takes esptool's flas
 `-- --no-stub` needs --no-erase; write-flash still erases the sectors it writes.
 
 exit status: 0 flashed (or --dry-run), 1 the board or drive failed (no answer on the port, the
-chip is not the board's, no drive), 2 bad input (unknown board, missing or wrong firmware file).
+chip is not the board's, no drive, no single USB serial port for --port auto), 2 bad input (unknown board, missing or wrong firmware file).
 
 examples:
   mqnode flash --board esp32-devkitc --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.24.1.bin
@@ -43,7 +44,8 @@ examples:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", required=True, help="a board in boards/ (see `mqnode boards`) or a board .json file")
     p.add_argument("--firmware", required=True, type=Path, metavar="FILE", help=".bin for esptool boards, .uf2 for RP2040")
-    p.add_argument("--port", help="serial port (esptool boards: required; RP2040: to reach the bootloader through mpremote)")
+    p.add_argument("--port", help="serial port (esptool boards: default auto, the one USB serial port there is; "
+                   "RP2040: to reach the bootloader through mpremote)")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="esptool's baud rate (default %(default)s)")
     p.add_argument("--no-erase", action="store_true",
                    help="do not erase the whole flash first (needed with `-- --no-stub`: the ROM loader cannot)")
@@ -80,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
 def _flash_esp(board: Board, args: argparse.Namespace, console: Console) -> int:
     if args.drive is not None:
         return fail("--drive is for RP2040 boards; %s flashes through esptool" % board.name, 2)
-    if not args.port:
-        return fail("board %s flashes through esptool: give its serial port with --port" % board.name, 2)
+    try:
+        args.port = resolve(args.port or AUTO)
+    except PortError as e:
+        return fail("board %s flashes through esptool: %s" % (board.name, e))
     assert board.flash_offset is not None  # boards.py requires an offset for esptool boards
     try:
         chip = esptool_chip(board.chip)

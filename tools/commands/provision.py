@@ -47,7 +47,7 @@ class Refused(Exception):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="write to the board on this serial port")
+    where.add_argument("--port", help="write to the board on this serial port (auto: the one USB serial port there is)")
     where.add_argument("--out", type=Path, metavar="DIR", help="write the two files into this folder")
     p.add_argument("--node-id", help="topic level and MQTT client id (default on the node: mqnode-<chip id>)")
     p.add_argument("--board", help="a board in boards/ (with --port, default: the one deployed on the board)")
