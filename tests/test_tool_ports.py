@@ -130,3 +130,14 @@ def test_with_several_usb_serial_ports_auto_lists_them_and_picks_none(
                  "--no-input"]) == 1
     err = capsys.readouterr().err
     assert "2 USB serial ports, so give --port: /dev/ttyUSB0 (CP2102), /dev/ttyACM0 (Board in FS mode)" in err, err
+
+
+def test_provision_to_port_auto_writes_to_the_one_board_and_names_its_port(
+    virtual_board: VirtualBoard, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing(monkeypatch, [usb_port(virtual_board.port, "Board in FS mode")])
+    assert main(["provision", "--port", "auto", "--board", "sim", "--broker", "mqtt.lan", "--no-input",
+                 "--no-reset"]) == 0
+    out = capsys.readouterr().out
+    assert "%s:/config.json" % virtual_board.port in out, out
+    assert (virtual_board.root / "config.json").is_file()

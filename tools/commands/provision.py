@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 print("note: the board has no /boards/%s.json yet: `mqnode deploy` puts it there" % config["board"])
             link.write("/config.json", node_config.dump(config).encode())
             link.write("/secrets.json", node_config.dump(secrets).encode())
-            report(config, secrets, "%s:/config.json and :/secrets.json" % args.port)
+            report(config, secrets, "%s:/config.json and :/secrets.json" % link.port)
             safe_mode.release(link, held, print)
             if not args.no_reset:
                 link.soft_reset()
