@@ -14,11 +14,11 @@ venv: $(STAMP)
 # its venv module (python3-venv): installed with apt-get as root, else the command is printed.
 $(STAMP): pyproject.toml
 	@if ! $(PYTHON) -c "import ensurepip, venv" 2>/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update && apt-get install -y python3-venv; \
-		else \
-			echo "$(PYTHON) with its venv module is missing: run 'sudo apt-get install -y python3-venv'" >&2; exit 2; \
 		fi; \
+		$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
+			echo "$(PYTHON) with its venv module is missing: run 'sudo apt-get install -y python3-venv'" >&2; exit 2; }; \
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]'

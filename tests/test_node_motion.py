@@ -9,6 +9,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from node_observer import on
 from sim_node import NodeFactory, ObserverFactory, make_node, observe, wait_announced  # noqa: F401 (fixtures)
 
@@ -82,6 +84,7 @@ def _sleeps(pid: int) -> int:
     return int(re.search(r"^voluntary_ctxt_switches:\s*(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="counts wakeups from Linux's /proc")
 def test_a_node_waiting_for_motion_sleeps_until_something_happens(
     make_node: NodeFactory, observe: ObserverFactory
 ) -> None:

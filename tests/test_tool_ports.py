@@ -23,6 +23,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from mqnode_tools.board_link import BoardError, BoardLink
 from mqnode_tools.cli import main
+from test_tool_flash import no_real_drives, uf2  # noqa: F401 (fixture)
 from virtual_board import VirtualBoard, virtual_board  # noqa: F401 (fixture)
 
 
@@ -41,12 +42,13 @@ def held_port() -> Iterator[Tuple[str, serial.Serial]]:
 
 
 def test_deploy_to_a_port_that_is_not_there_names_the_ports_that_are(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    listing(monkeypatch, [usb_port("/dev/ttyUSB3", "CP2102")])
     missing = str(tmp_path / "ttyUSB7")
     assert main(["deploy", "--port", missing, "--board", "sim"]) == 1
     err = capsys.readouterr().err
-    assert "mqnode deploy: %s: no such port (serial ports here: " % missing in err, err
+    assert "mqnode deploy: %s: no such port (serial ports here: /dev/ttyS0, /dev/ttyUSB3)" % missing in err, err
 
 
 def test_a_port_another_program_holds_is_named_as_in_use(held_port: Tuple[str, serial.Serial]) -> None:
@@ -141,3 +143,16 @@ def test_provision_to_port_auto_writes_to_the_one_board_and_names_its_port(
     out = capsys.readouterr().out
     assert "%s:/config.json" % virtual_board.port in out, out
     assert (virtual_board.root / "config.json").is_file()
+
+
+def test_flash_to_a_pico_w_with_port_auto_asks_the_one_board_there_is(
+    tmp_path: Path, no_real_drives: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No RPI-RP2 drive mounted: the bootloader is asked for on the resolved port, not on
+    whatever mpremote's own `connect auto` would take first."""
+    listing(monkeypatch, [usb_port("/dev/ttyACM3", "Board in FS mode")])
+    firmware = tmp_path / "fw.uf2"
+    firmware.write_bytes(uf2(bytes(1000)))
+    assert main(["flash", "--board", "pico-w", "--firmware", str(firmware), "--port", "auto", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "connect /dev/ttyACM3 bootloader" in out, out

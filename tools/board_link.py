@@ -112,7 +112,7 @@ class BoardLink:
         try:
             self.transport = _open(port)
         except TransportError as e:
-            raise BoardError("%s: %s" % (port, e))
+            raise BoardError("%s: %s" % (port, why_not_open(port, str(e))))
         try:
             self.transport.enter_raw_repl(soft_reset=soft_reset)
         except TransportError as e:
@@ -247,10 +247,7 @@ class BoardLink:
 
 
 def _open(port: str) -> SerialTransport:
-    try:
-        return SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
-    except TransportError:
-        raise TransportError(why_not_open(port))
+    return SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT_S)
 
 
 def _close(transport: Optional[SerialTransport]) -> None:

@@ -238,7 +238,7 @@ def _condense(message: str, plan: EspPlan) -> str:
         return "the chip on %s is an %s, but board %s has an %s" % (
             plan.port, mismatch.group(1), plan.board, mismatch.group(2))
     if text.startswith("Could not open"):
-        return "cannot open %s: %s" % (plan.port, why_not_open(plan.port))
+        return "cannot open %s: %s" % (plan.port, why_not_open(plan.port, "esptool: " + text))
     if text.startswith("Failed to connect"):
         return ("no ESP bootloader answered on %s (esptool: %s); hold BOOT while pressing RESET, "
                 "then try again" % (plan.port, text))

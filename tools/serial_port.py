@@ -4,6 +4,7 @@ flash (esptool)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import serial
 import serial.tools.list_ports
@@ -31,24 +32,41 @@ def resolve(port: str) -> str:
                     % (len(usb), ", ".join("%s (%s)" % (p.device, p.description) for p in usb)))
 
 
-def why_not_open(port: str) -> str:
-    """Why `port` would not open, in words a user can act on: mpremote says only "failed to
-    access", and esptool "busy or doesn't exist", whether the port is missing, not ours to open,
-    or held by another program."""
-    if os.name == "posix" and "://" not in port:  # a device path (not COM3, not socket://...)
-        if not os.path.exists(port):
-            found = ", ".join(p.device for p in serial.tools.list_ports.comports())
-            return "no such port (serial ports here: %s)" % (found or "none; is the board plugged in, with a data cable?")
-        if not os.access(port, os.R_OK | os.W_OK):
-            import grp
-
-            group = grp.getgrgid(os.stat(port).st_gid).gr_name
-            return ("permission denied: add yourself to its group (sudo usermod -aG %s $USER), then log out and in again"
-                    % group)
+def why_not_open(port: str, said: str) -> str:
+    """Why `port` would not open, in words a user can act on, where the tool that tried said only
+    `said` (mpremote: "failed to access"; esptool: "busy or doesn't exist"): the port is not
+    there, not the user's to open, or held by another program. A URL port (socket://) is not
+    probed, and `said` stands when no better reason shows."""
+    if "://" in port:
+        return said
+    listed = [p.device for p in serial.tools.list_ports.comports()]
+    if not (os.path.exists(port) if os.name == "posix" else port in listed):
+        return "no such port (serial ports here: %s)" % (
+            ", ".join(listed) or "none; is the board plugged in, with a data cable?")
+    if os.name == "posix" and not os.access(port, os.R_OK | os.W_OK):
+        return "permission denied%s" % _join_group_hint(port)
+    probe = serial.serial_for_url(port, do_not_open=True, exclusive=True)
+    probe.dtr = probe.rts = False  # as esptool opens: no reset of a board on a USB-serial bridge
     try:
-        serial.serial_for_url(port, exclusive=True).close()
+        probe.open()
     except (serial.SerialException, OSError, ValueError) as e:
-        if "exclusively lock" in str(e):
+        text = str(e)
+        if any(sign in text for sign in ("exclusively lock", "Errno 16", "Access is denied", "PermissionError")):
             return "in use by another program (a serial monitor, Thonny, another mpremote): close it and try again"
-        return str(e)
-    return "it would not open, then opened when tried again: try again"
+        return text
+    probe.close()
+    return said
+
+
+def _join_group_hint(port: str) -> str:
+    """Linux: the group that may open the port (dialout on Debian and Ubuntu, uucp on Arch)."""
+    if not sys.platform.startswith("linux"):
+        return ""
+    import grp
+
+    gid = os.stat(port).st_gid
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return ": add yourself to its group (sudo usermod -aG %s $USER), then log out and in again" % group

@@ -61,7 +61,7 @@ class Pin:
         self._handler = handler
 
 
-class irq_flag:
+class irq_flag:  # named as hardware.irq_flag(), which the drivers call
     """What a pin's interrupt handler sets to wake an asyncio task. Here the handler runs on the
     loop itself (control() applies stdin), so an Event serves. hardware.py's ThreadSafeFlag would
     keep the Unix port's poll() waking every 1 ms while a task waits on it (extmod/modselect.c

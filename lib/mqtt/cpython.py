@@ -2,8 +2,8 @@
 
 compat.py and link.py take these names from here on CPython only, so a board never loads this
 file (on a board every loaded function costs heap, used or not). Same names, same behaviour:
-a clock in milliseconds, const, stream helpers, a flag for simulated interrupts, and the
-blocking client's socket with deadlines (socket timeouts work for plain and TLS sockets alike).
+a clock in milliseconds, const, stream helpers, and the blocking client's socket with
+deadlines (socket timeouts work for plain and TLS sockets alike).
 """
 import socket
 import ssl as _ssl

@@ -127,6 +127,11 @@ def _flash_uf2(board: Board, args: argparse.Namespace, console: Console) -> int:
     if not drives and not args.port:
         return fail("no %s drive is mounted: hold BOOTSEL while plugging the board in, or give --port for a board "
                     "running MicroPython, or --drive DIR" % DRIVE_LABEL)
+    if not drives:
+        try:
+            args.port = resolve(args.port)  # auto: the one USB serial port, not mpremote's first
+        except PortError as e:
+            return fail(str(e))
     summary = "%s (%d blocks, 0x%08x..0x%08x)" % (image.path, image.blocks, image.start, image.end)
     if args.dry_run:
         if drives:
