@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import List
 
 import serial
 import serial.tools.list_ports
@@ -39,10 +40,9 @@ def why_not_open(port: str, said: str) -> str:
     probed, and `said` stands when no better reason shows."""
     if "://" in port:
         return said
-    listed = [p.device for p in serial.tools.list_ports.comports()]
-    if not (os.path.exists(port) if os.name == "posix" else port in listed):
+    if not (os.path.exists(port) if os.name == "posix" else port in _listed()):
         return "no such port (serial ports here: %s)" % (
-            ", ".join(listed) or "none; is the board plugged in, with a data cable?")
+            ", ".join(_listed()) or "none; is the board plugged in, with a data cable?")
     if os.name == "posix" and not os.access(port, os.R_OK | os.W_OK):
         return "permission denied%s" % _join_group_hint(port)
     probe = serial.serial_for_url(port, do_not_open=True, exclusive=True)
@@ -56,6 +56,11 @@ def why_not_open(port: str, said: str) -> str:
         return text
     probe.close()
     return said
+
+
+def _listed() -> List[str]:
+    """The serial ports the OS lists (asked only when a port is missing: it scans the system)."""
+    return [p.device for p in serial.tools.list_ports.comports()]
 
 
 def _join_group_hint(port: str) -> str:

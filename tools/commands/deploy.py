@@ -19,10 +19,10 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from mqnode_tools import mpy, node_config, safe_mode
 from mqnode_tools.board_link import BoardError, BoardLink
-from mqnode_tools.serial_port import AUTO
 from mqnode_tools.boards import Board, BoardError as BoardFileError, load_board
 from mqnode_tools.broker_link import BrokerError, BrokerLink
 from mqnode_tools.paths import FIRMWARE, LIB
+from mqnode_tools.serial_port import AUTO
 from mqnode_tools.settings import broker_address
 
 HELP = "Compile the node with mpy-cross and copy what changed to a board (code, board file, config)."

@@ -28,7 +28,8 @@ after it. The ROM loader cannot erase the whole flash (that takes esptool's flas
 `-- --no-stub` needs --no-erase; write-flash still erases the sectors it writes.
 
 exit status: 0 flashed (or --dry-run), 1 the board or drive failed (no answer on the port, the
-chip is not the board's, no drive, no single USB serial port for --port auto), 2 bad input (unknown board, missing or wrong firmware file).
+chip is not the board's, no drive, no single USB serial port for --port auto), 2 bad input
+(unknown board, missing or wrong firmware file).
 
 examples:
   mqnode flash --board esp32-devkitc --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.24.1.bin
