@@ -20,8 +20,9 @@ if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
 from mqtt.errors import ConnectionRefused  # noqa: E402
-from mqtt.packet import PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK  # noqa: E402
+from mqtt.packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK  # noqa: E402
 from mqtt.session import Session  # noqa: E402
+from mqtt.store import FileStore  # noqa: E402
 from sans_io import (  # noqa: E402
     ack, connack, connected, publish, receive, sent, sent_ack, sent_publish, suback,
 )
@@ -79,6 +80,26 @@ def test_qos2_publish_completes_after_pubrec_pubrel_pubcomp() -> None:
     assert receive(s, ack(PUBCOMP, pid)) == (PUBCOMP, pid)
     assert len(s.flows) == 0
     assert sent(s) == []
+
+
+def test_pubrec_is_saved_by_the_store_before_the_pubrel_leaves(tmp_path) -> None:
+    """After PUBREC the broker owns the message: a reset between PUBREL and PUBCOMP must not
+    restore it as unconfirmed, or it goes out again (as a new message on a clean session)."""
+    s = connected()
+    store = FileStore(str(tmp_path / "mqtt.dat"), s)
+    pid = s.publish(0, "t", b"m", 2)
+    store.sync()
+    assert [r[2] for r in store.load()] == [0]  # sent, awaiting PUBREC
+    receive(s, ack(PUBREC, pid))
+    store.sync()  # what a driver does before writing the PUBREL
+    assert [(r[0], r[2], r[4]) for r in store.load()] == [(pid, 1, b"")]  # released, payload gone
+
+    after_reset = Session("node")
+    FileStore(str(tmp_path / "mqtt.dat"), after_reset)
+    after_reset.connect(0)
+    sent(after_reset)  # the CONNECT
+    assert receive(after_reset, connack()) == (CONNACK, 0)
+    assert sent(after_reset) == []  # nothing published again
 
 
 def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> None:

@@ -26,10 +26,13 @@ from sans_io import ack, connack, connected, empty, publish, receive, suback  # 
 # --- connection setup -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("first", [publish(b"t", b"m"), ack(PUBACK, 1), suback(1, [0]), empty(PINGRESP)])
+@pytest.mark.parametrize("first", [publish(b"t", b"m"), ack(PUBACK, 1), suback(1, [0]), empty(PINGRESP),
+                                   publish(b"t", b"x" * 40, 1, 1)],
+                         ids=["publish", "puback", "suback", "pingresp", "publish_above_max_packet"])
 def test_packet_before_connack_is_a_protocol_error(first: bytes) -> None:
-    """[MQTT-3.2.0-1] the first packet from the server is CONNACK."""
-    s = Session("node")
+    """[MQTT-3.2.0-1] the first packet from the server is CONNACK; a PUBLISH too large to take is no
+    exception (it is not to be acknowledged and dropped as it would be once connected)."""
+    s = Session("node", max_packet=16)
     s.connect(0)
     with pytest.raises(ProtocolError):
         receive(s, first)

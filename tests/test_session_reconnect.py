@@ -14,7 +14,7 @@ if str(LIB) not in sys.path:
 
 from mqtt import broker_codec, packet  # noqa: E402
 from mqtt.packet import CONNACK, PUBLISH, PUBREC, PUBREL, SUBSCRIBE, UNSUBSCRIBE  # noqa: E402
-from sans_io import ack, connack, connected, receive, sent, sent_ack, sent_publish, suback  # noqa: E402
+from sans_io import ack, connack, connected, publish, receive, sent, sent_ack, sent_publish, suback  # noqa: E402
 
 
 def test_reconnect_resends_unacknowledged_flows_in_original_order() -> None:
@@ -98,3 +98,28 @@ def test_requests_left_unanswered_go_again_under_their_own_ids(present: int) -> 
         assert others == []
     else:
         assert [broker_codec.decode_subscribe(requests[k])[1] for k in others] == [[(b"kept", 0)]]
+
+
+def test_held_qos2_ids_are_let_go_when_the_broker_kept_no_session() -> None:
+    """A broker without our session numbers its messages from scratch: an id held from the old
+    session's unreleased QoS 2 message must not make a new message with that id a redelivery."""
+    s = connected(clean_session=False)
+    assert receive(s, publish(b"t", b"A", 2, 7)) == (PUBLISH, b"t", b"A", 2, 0, 0)
+    s.connection_lost()
+    s.connect(100, clean_session=False)
+    assert receive(s, connack(0, 0), now=100) == (CONNACK, 0)
+    sent(s)
+    assert receive(s, publish(b"t", b"B", 2, 7)) == (PUBLISH, b"t", b"B", 2, 0, 0)
+    assert sent(s) == [sent_ack(PUBREC, 7)]
+
+
+def test_held_qos2_ids_stay_held_when_the_broker_kept_the_session() -> None:
+    """The other side of the rule above: with the session present, the same id is the old message
+    again, acknowledged but not delivered twice [MQTT-4.3.3-2]."""
+    s = connected(clean_session=False)
+    receive(s, publish(b"t", b"A", 2, 7))
+    s.connection_lost()
+    s.connect(100, clean_session=False)
+    assert receive(s, connack(1, 0), now=100) == (CONNACK, 1)
+    sent(s)
+    assert receive(s, publish(b"t", b"A", 2, 7, dup=1)) == (PUBREC, 7)

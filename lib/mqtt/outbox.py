@@ -16,8 +16,12 @@ class Outbox:
         self.dropped = 0
 
     def put(self, msg):
+        size = len(msg[0]) + len(msg[1])
+        if size > self.max_bytes:  # it could never fit: making room would empty the queue first
+            self.dropped += 1
+            return
         self.items.append(msg)
-        self.bytes += len(msg[0]) + len(msg[1])
+        self.bytes += size
         while len(self.items) > self.max_count or self.bytes > self.max_bytes:
             self.pop()
             self.dropped += 1

@@ -373,6 +373,8 @@ class Session:
         if span is None:
             return None
         if span[1] - span[0] > self.max_packet:
+            if self._awaiting_connack:
+                return self._connack(first >> 4, None)  # a PUBLISH before CONNACK: raises
             return self._oversized(first, span)
         if span[1] > len(buf):
             return self._make_room(start, span[1])
@@ -461,6 +463,10 @@ class Session:
         if present and self._clean:
             raise ProtocolError("session present on a clean session [MQTT-3.2.2-1]")
         self.connected = True
+        if not present:
+            # The broker kept nothing, so its packet ids start over: an id still held from the
+            # old session would take a new QoS 2 message for a redelivery and swallow it.
+            self._held = set()
         now = self._last_in
         # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
         # no session on the broker's side they still must: the message was never confirmed.
@@ -525,6 +531,9 @@ class Session:
                         flow[2] = _RELEASED
                         flow[4] = None  # the payload is no longer needed: free it now
                         flow[6] = self._last_in  # the PUBREL's retry timer starts now
+                        # The store must record it before the PUBREL leaves: restored as sent,
+                        # it would be published again after a reset.
+                        self.dirty = True
                     encode_ack(self.out, _PUBREL, pid)  # [MQTT-4.3.3-1], also for a repeat
                 elif kind == _PUBCOMP and flow[2] != _RELEASED:
                     raise ProtocolError("PUBCOMP %d before PUBREC" % pid)
