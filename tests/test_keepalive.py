@@ -5,6 +5,8 @@ The second scenario watches the wire through tests/tcp_relay.py to see the PINGR
 """
 from __future__ import annotations
 
+import time
+
 from mqtt_frames import CONNECT, PINGREQ, PINGRESP, split_frames
 from tcp_relay import TcpRelay
 
@@ -26,6 +28,20 @@ def test_idle_client_stays_connected_past_twice_its_keepalive(start_client, topi
     _idle(client, 2.5 * KEEPALIVE_S)  # past the broker's 1.5 x keepalive deadline, twice over
 
     client.publish(topic_root + b"/alive", b"yes", qos=1)  # returns on PUBACK
+
+
+def test_a_call_after_a_long_pause_reads_what_waits_before_calling_the_link_dead(start_client, topic_root: bytes) -> None:
+    """A umqtt-style program calls check_msg() now and then. The client counts the broker silent
+    from the last packet it read; when a call comes after 1.5 x keepalive of that, the broker's
+    answer to the last ping may be waiting in the socket, and then the link is alive."""
+    client = start_client(keepalive=KEEPALIVE_S, reconnect=False)
+    client.connect()
+    time.sleep(0.5 * KEEPALIVE_S)
+    client.ping()  # the PINGRESP waits in the socket: nothing reads until the next call
+    time.sleep(1.2 * KEEPALIVE_S)  # 1.7 x keepalive since the CONNACK, the last packet read
+
+    assert client.check_msg() == PINGRESP
+    client.publish(topic_root + b"/alive", b"yes", qos=1)  # returns on PUBACK: still connected
 
 
 def test_idle_client_sends_pingreq_before_its_keepalive_expires(start_client, broker) -> None:

@@ -336,14 +336,18 @@ class MQTTClient:
         if ev is not None:
             return ev  # the caller sends the acks the session queued, once it has delivered
         now = ticks_ms()
-        if s.dead(now):
-            raise MQTTTimeout("no packet from the broker for 1.5 x keepalive (%d s)" % self.keepalive)
-        wait = s.tick(now)
+        # Silent for 1.5 x keepalive by the session's clock, which only moves when bytes are read:
+        # a program that calls seldom may have the broker's answer waiting in the socket. So a
+        # dead link is one with nothing there either.
+        dead = s.dead(now)
+        wait = 0 if dead else s.tick(now)
         self._flush(ms)
         if ms is not None and (wait is None or ms < wait):
             wait = ms
         n = self.sock.recv_into(self._buf, _IDLE_MS if wait is None else max(wait, 0))
         if n is None:
+            if dead:
+                raise MQTTTimeout("no packet from the broker for 1.5 x keepalive (%d s)" % self.keepalive)
             return None
         if n == 0:
             raise OSError("connection closed by the broker")
