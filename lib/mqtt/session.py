@@ -478,7 +478,14 @@ class Session:
         pending = self._pending
         self._pending = {}
         covered = []
-        for pid, (is_sub, filters) in pending.items():
+        # Oldest first, as they were sent: an UNSUBSCRIBE and a later SUBSCRIBE of one filter must
+        # not swap (MicroPython's dicts are unordered). Ids are handed out upwards from self._pid.
+        order = []
+        for pid in pending:
+            order.append(((self._pid - pid) % 65535, pid))
+        order.sort(reverse=True)
+        for _, pid in order:
+            is_sub, filters = pending[pid]
             if is_sub:
                 items = []
                 for f in filters:
