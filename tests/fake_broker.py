@@ -137,10 +137,12 @@ class Serve:
     """Behave like a correct broker for up to `seconds`: CONNACK(0) a CONNECT, ack PUBLISH (PUBACK /
     PUBREC), PUBREL, SUBSCRIBE (granting the QoS asked for), UNSUBSCRIBE, PINGREQ. Ends at
     DISCONNECT or EOF. [Serve()] alone is a well-behaved connection. ack_publish=False: a broker
-    gone wrong that confirms no PUBLISH yet answers everything else, pings included."""
+    gone wrong that confirms no PUBLISH yet answers everything else, pings included. refuse: topic
+    filters a subscription to which is answered 0x80, as a broker's access rules do."""
 
     seconds: float = DEFAULT_SERVE_S
     ack_publish: bool = True
+    refuse: Tuple[bytes, ...] = ()
 
 
 Step = Union[Expect, Send, Reply, Stall, Close, Serve]
@@ -341,7 +343,7 @@ class FakeBroker:
                 elif isinstance(step, Stall):
                     self._stall(sock, conn, buf, step.seconds)
                 elif isinstance(step, Serve):
-                    self._serve(sock, conn, buf, step.seconds, step.ack_publish)
+                    self._serve(sock, conn, buf, step)
                 elif isinstance(step, Close):
                     break
         except _ClientClosed:
@@ -414,9 +416,8 @@ class FakeBroker:
                 return
             self._read_packet(sock, conn, buf, min(left, POLL_S))
 
-    def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, seconds: float,
-               ack_publish: bool = True) -> None:
-        deadline = time.monotonic() + seconds
+    def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, step: Serve) -> None:
+        deadline = time.monotonic() + step.seconds
         for _ in range(MAX_READS):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -426,15 +427,16 @@ class FakeBroker:
                 continue
             if p.kind == DISCONNECT:
                 return
-            if p.kind == PUBLISH and not ack_publish:
+            if p.kind == PUBLISH and not step.ack_publish:
                 continue
-            answer = _well_behaved_answer(p)
+            answer = _well_behaved_answer(p, step.refuse)
             if answer:
                 self._send(sock, answer)
 
 
-def _well_behaved_answer(p: Packet) -> Optional[bytes]:
-    """What a correct broker sends back for p, or None (nothing)."""
+def _well_behaved_answer(p: Packet, refuse: Sequence[bytes] = ()) -> Optional[bytes]:
+    """What a correct broker sends back for p, or None (nothing); a subscription to a filter in
+    `refuse` is refused."""
     if p.kind == CONNECT:
         return connack(0)
     if p.kind == PUBLISH:
@@ -444,7 +446,7 @@ def _well_behaved_answer(p: Packet) -> Optional[bytes]:
         return ack(PUBCOMP, p.packet_id)
     if p.kind == SUBSCRIBE:
         pid, filters = broker_codec.decode_subscribe(p.body)
-        return suback(pid, [qos for _, qos in filters])
+        return suback(pid, [0x80 if f in refuse else qos for f, qos in filters])
     if p.kind == UNSUBSCRIBE:
         return ack(UNSUBACK, p.packet_id)
     if p.kind == PINGREQ:

@@ -10,6 +10,8 @@ import json
 import time
 from typing import Dict, Iterable, Tuple
 
+from fake_broker import FakeBroker, Serve
+from mqtt.packet import PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import Message, Observer, on
 from sim_node import (  # noqa: F401 (fixtures)
     NodeFactory, NodeProcess, ObserverFactory, make_node, observe, wait_announced,
@@ -25,6 +27,7 @@ REQUIRED_BY_COMPONENT = {
     "binary_sensor": {"device_class"},
     "switch": {"command_topic"},
 }
+REFUSED_SERVE_S = 10.0  # the scripted broker serves this long after refusing; the test ends sooner
 NOT_REPUBLISHED_WAIT_S = 0.5  # the node republishes in ~10 ms when it does
 # Home Assistant's abbreviations (homeassistant/components/mqtt/abbreviations.py) for the keys a
 # node may send: a config is read the way Home Assistant reads it, with these expanded and "~"
@@ -139,3 +142,24 @@ def test_discovery_false_publishes_no_configs(make_node: NodeFactory, observe: O
     late = observe([config_filter(node)])  # nor any retained
     time.sleep(NOT_REPUBLISHED_WAIT_S)
     assert late.messages() == []
+
+
+def test_a_refused_subscription_is_logged_and_the_announcement_still_goes(make_node: NodeFactory) -> None:
+    """Brokers with access rules (EMQX, HiveMQ) answer a subscription the node may not make with
+    0x80. A scripted broker refuses homeassistant/status: the node says so, and still publishes
+    discovery, its switch's state and its info on that connection."""
+    script = [[Serve(seconds=REFUSED_SERVE_S, refuse=(b"homeassistant/status",))]]
+    with FakeBroker(script) as fake:
+        node = make_node(start=False, port=fake.port)
+        node.start()
+        info = node.topic("info").encode()
+
+        def published(fake: FakeBroker) -> list:
+            return [p.publish()[0] for p in fake.connections[0].packets if p.kind == PUBLISH] if fake.connections else []
+
+        assert fake.wait_for(lambda f: info in published(f), TIMEOUT_S), node.stdout()
+        topics = published(fake)
+        fake.check()
+    assert sum(t.startswith(b"homeassistant/") and t.endswith(b"/config") for t in topics) == len(ENTITIES), topics
+    assert node.topic("switch/relay/state").encode() in topics
+    assert "subscribe homeassistant/status: SubscribeRefused" in node.stdout()

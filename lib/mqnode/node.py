@@ -135,9 +135,17 @@ class Node:
         await c.publish(self.status_topic, "online", qos=1, retain=True)
         if not self._subscribed:
             # The session (clean_session=False) keeps these across reconnects and restores them.
-            await c.subscribe(self.base + "/switch/+/set", 1)
+            # A broker's access rules may refuse one (EMQX and HiveMQ answer 0x80), or its SUBACK
+            # come late (the session restores it then): said on the console, and the rest of the
+            # announcement still goes. A link that fails raises past this, to try again.
+            wanted = [(self.base + "/switch/+/set", 1)]
             if self.cfg["discovery"]:
-                await c.subscribe(self.discovery_prefix + "/status", 0)
+                wanted.append((self.discovery_prefix + "/status", 0))
+            for f, qos in wanted:
+                try:
+                    await c.subscribe(f, qos)
+                except MQTTException as e:
+                    log("subscribe %s: %r" % (f, e))
             self._subscribed = True
         await self.publish_discovery()
         for w in self.switches:
