@@ -32,13 +32,27 @@ CASES = {
     "host_missing": ('{"broker": {"port": 1883}}', None, "config.json", ["broker.host", "required"]),
     "broker_not_object": ('{"broker": "127.0.0.1"}', None, "config.json", ["broker", "expected an object"]),
     "bool_for_integer": ('{"broker": {"host": "127.0.0.1"}, "telemetry_s": true}', None, "config.json",
-                         ["telemetry_s", "expected a positive number", "true"]),
+                         ["telemetry_s", "expected a number above 0, at most 86400", "true"]),
     "unknown_key": ('{"broker": {"host": "127.0.0.1"}, "telemetry": 5}', None, "config.json",
                     ["telemetry", "unknown key"]),
     "unknown_nested_key": ('{"broker": {"host": "127.0.0.1", "prot": 1883}}', None, "config.json",
                            ["broker.prot", "unknown key"]),
     "node_id_with_slash": ('{"node_id": "a/b", "broker": {"host": "127.0.0.1"}}', None, "config.json",
-                           ["node_id", "without + # / or spaces", '"a/b"']),
+                           ["node_id", "expected 1..64 letters, digits, _ or -", '"a/b"']),
+    # Home Assistant takes only [a-zA-Z0-9_-] in a discovery topic's node id: the node would run
+    # and its entities never appear.
+    "node_id_with_dot": ('{"node_id": "kitchen.node", "broker": {"host": "127.0.0.1"}}', None, "config.json",
+                         ["node_id", "letters, digits, _ or -", '"kitchen.node"']),
+    "empty_host": ('{"broker": {"host": ""}}', None, "config.json", ["broker.host", "expected a non-empty string"]),
+    "empty_ssid": ('{"broker": {"host": "127.0.0.1"}, "wifi": {"ssid": ""}}', None, "config.json",
+                   ["wifi.ssid", "expected a non-empty string"]),
+    "ca_without_tls": ('{"broker": {"host": "127.0.0.1", "ca": "ca.der"}}', None, "config.json",
+                       ["broker.ca", "needs broker.tls true"]),
+    # JSON's 1e400 is infinity; a board's tick differences stop at 6.2 days, so a day is the limit.
+    "infinite_telemetry": ('{"broker": {"host": "127.0.0.1"}, "telemetry_s": 1e400}', None, "config.json",
+                           ["telemetry_s", "at most 86400"]),
+    "keepalive_above_mqtt": ('{"broker": {"host": "127.0.0.1"}, "keepalive_s": 70000}', None, "config.json",
+                             ["keepalive_s", "expected an integer 1..65535", "70000"]),
     "secret_wrong_type": ('{"broker": {"host": "127.0.0.1"}}', '{"broker_password": 5}', "secrets.json",
                           ["broker_password", "expected a string", "5"]),
     "unknown_board": ('{"broker": {"host": "127.0.0.1"}, "board": "nosuch"}', None, "nosuch.json",
@@ -119,7 +133,7 @@ BOARD_CASES = {
                        ["t: no driver named 'nosuch'"]),
     "no_chip": ('{"name": "bad", "sensors": []}', ["chip: required"]),
     "bad_part_name": ('{"name": "bad", "chip": "sim", "switches": [{"name": "a/b", "driver": "relay", "pin": 16}]}',
-                      ["'a/b'", "topic level"]),
+                      ["'a/b'", "letters, digits, _ or -"]),
 }
 
 

@@ -36,3 +36,33 @@ def test_default_node_id_from_the_chip_and_the_info_it_publishes(
     assert isinstance(body["uptime_s"], int) and 0 <= body["uptime_s"] < INFO_TIMEOUT_S
     assert body["reset_cause"] == "power-on"
     assert set(body["stats"]) == {"readings", "sensor_errors", "commands", "bad_commands"}
+
+
+def test_uptime_keeps_counting_past_the_wrap_of_a_boards_ticks(monkeypatch) -> None:
+    """A board's ticks_ms() wraps at 2**30 ms and ticks_diff() spans half of that, 6.2 days: an
+    uptime taken as one difference from boot went negative then. Here the node's clock is a
+    board's, stepped a minute at a time (as the node's health task takes its step every second)
+    through a week."""
+    import sys
+
+    if str(LIB) not in sys.path:
+        sys.path.insert(0, str(LIB))
+    from mqnode import hardware_sim, node as node_module
+
+    period = 1 << 30
+    clock = [period - 5000]  # a board's counter, 5 s before its wrap
+
+    def ticks_ms() -> int:
+        return clock[0] % period
+
+    def ticks_diff(a: int, b: int) -> int:
+        return ((a - b + period // 2) % period) - period // 2
+
+    monkeypatch.setattr(node_module, "ticks_ms", ticks_ms)
+    monkeypatch.setattr(node_module, "ticks_diff", ticks_diff)
+    n = node_module.Node({"prefix": "mqnode", "discovery_prefix": "homeassistant"}, "sim", "n1", hardware_sim)
+    week_ms = 7 * 24 * 3600 * 1000
+    for _ in range(week_ms // 60000):
+        clock[0] += 60000
+        n.uptime_ms()
+    assert n.uptime_ms() == week_ms

@@ -78,8 +78,8 @@ def test_the_board_is_taken_from_the_board(virtual_board: VirtualBoard, capsys: 
 
 
 @pytest.mark.parametrize("argv, reason", [
-    (["--board", "sim", "--broker", "h", "--telemetry", "0"], "telemetry_s: expected a positive number, got 0"),
-    (["--board", "sim", "--broker", "h", "--node-id", "a/b"], "node_id: expected a name of 1..64 characters"),
+    (["--board", "sim", "--broker", "h", "--telemetry", "0"], "telemetry_s: expected a number above 0, at most 86400, got 0"),
+    (["--board", "sim", "--broker", "h", "--node-id", "a/b"], "node_id: expected 1..64 letters, digits, _ or -"),
     (["--board", "sim", "--broker", "h:70000"], "broker.port: expected an integer 1..65535, got 70000"),
     (["--board", "sim", "--broker", "h", "--prefix", "x" * 65], "prefix: expected a name"),
     (["--board", "no-such-board", "--broker", "h"], "board 'no-such-board': no file"),

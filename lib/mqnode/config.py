@@ -13,40 +13,55 @@ class ConfigError(ValueError):
 
 # key: (type, default, check or None). A default of REQUIRED means the key must be present.
 REQUIRED = object()
-_INT = "an integer"
 
 
 def _port(v):
     return 1 <= v <= 65535
 
 
-def _positive(v):
-    return v > 0
-
-
 def _name(v):
-    # node ids and prefixes become topic levels: no wildcards, separators or spaces
+    # prefixes become topic levels: no wildcards, separators or spaces
     return 0 < len(v) <= 64 and not any(c in v for c in "+#/ \x00")
 
 
+def _id(v):
+    # A node id is also a level of Home Assistant's discovery topics, which take only these: with
+    # any other character (a dot, an umlaut) the node runs and its entities never appear.
+    for c in v:
+        if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "_-"):
+            return False
+    return 0 < len(v) <= 64
+
+
+def _filled(v):
+    # "" would read as "not given" further on: no WiFi to join, a TLS broker not verified
+    return len(v) > 0
+
+
+def _seconds(v):
+    # At most a day: a board's ticks_ms() wraps, and time differences past 2**29 ms (6.2 days)
+    # come out wrong. Also keeps out JSON's 1e400, which is infinity.
+    return 0 < v <= 86400
+
+
 SCHEMA = {
-    "node_id": (str, None, _name),  # None: derived from the chip's unique id
+    "node_id": (str, None, _id),  # None: derived from the chip's unique id
     "board": (str, "sim", _name),
     "prefix": (str, "mqnode", _name),
-    "broker.host": (str, REQUIRED, None),
+    "broker.host": (str, REQUIRED, _filled),
     "broker.port": (int, None, _port),  # None: 1883, or 8883 with TLS
     "broker.user": (str, None, None),
     "broker.tls": (bool, False, None),
-    "broker.ca": (str, None, None),  # CA certificate file (DER) to verify the broker with
-    "wifi.ssid": (str, None, None),  # None: no WiFi to join (a wired board; the sim joins anyway)
-    "telemetry_s": (float, 60, _positive),  # a number: 0.5 is fine for a simulated node
-    "keepalive_s": (int, 30, _positive),
+    "broker.ca": (str, None, _filled),  # CA certificate file (DER) to verify the broker with
+    "wifi.ssid": (str, None, _filled),  # None: no WiFi to join (a wired board; the sim joins anyway)
+    "telemetry_s": (float, 60, _seconds),  # a number: 0.5 is fine for a simulated node
+    "keepalive_s": (int, 30, _port),  # 1..65535, as MQTT's field holds it
     "discovery": (bool, True, None),
     "discovery_prefix": (str, "homeassistant", _name),
-    "reboot_after_s": (int, 600, _positive),  # no broker for this long: reboot
+    "reboot_after_s": (int, 600, _seconds),  # no broker for this long: reboot
     "battery": (bool, False, None),  # wake, publish, deep sleep
-    "sleep_s": (int, 300, _positive),  # battery mode: time asleep between wakes
-    "awake_s": (int, 20, _positive),  # battery mode: hard budget for one wake
+    "sleep_s": (int, 300, _seconds),  # battery mode: time asleep between wakes
+    "awake_s": (int, 20, _seconds),  # battery mode: hard budget for one wake
     "store": (str, None, None),  # file for unacknowledged messages, e.g. "/mqtt.dat"
 }
 SECRETS = {
@@ -64,6 +79,8 @@ def load(config_path, secrets_path=None):
         cfg.update({k: None for k in SECRETS})
     if cfg["broker.port"] is None:
         cfg["broker.port"] = 8883 if cfg["broker.tls"] else 1883
+    if cfg["broker.ca"] and not cfg["broker.tls"]:  # a CA asks for a verified link: not plain MQTT
+        raise ConfigError("%s: broker.ca: needs broker.tls true" % _base(config_path))
     if cfg["broker_password"] is not None and cfg["broker.user"] is None:  # MQTT allows no such CONNECT
         raise ConfigError("%s: broker_password: needs broker.user in %s" % (_base(secrets_path), _base(config_path)))
     return cfg
@@ -140,11 +157,15 @@ _MISSING = object()
 
 def _describe(typ, ok):
     if typ is int:
-        return {_port: "an integer 1..65535", _positive: "a positive integer"}.get(ok, _INT)
+        return "an integer 1..65535" if ok is _port else "an integer 1..86400"
     if typ is float:
-        return "a positive number"
+        return "a number above 0, at most 86400"
     if typ is bool:
         return "true or false"
     if ok is _name:
         return "a name of 1..64 characters without + # / or spaces"
+    if ok is _id:
+        return "1..64 letters, digits, _ or -"
+    if ok is _filled:
+        return "a non-empty string"
     return "a string"

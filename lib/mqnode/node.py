@@ -48,7 +48,8 @@ class Node:
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
         self.client = None  # the MQTT client, given by the boot code (app.py)
-        self._started = ticks_ms()
+        self._up_ms = 0
+        self._up_at = ticks_ms()
         self._down_since = ticks_ms()
         self._beat = None  # when the telemetry loop last went round; None until it starts
         self._joining = False
@@ -171,10 +172,18 @@ class Node:
         info = {
             "board": self.board_name, "firmware": VERSION,
             "micropython": "%d.%d.%d" % impl.version[:3] if impl.name == "micropython" else None,
-            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": ticks_diff(ticks_ms(), self._started) // 1000,
+            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": self.uptime_ms() // 1000,
             "reset_cause": self.hw.reset_cause(), "stats": self.stats,
         }
         await self.client.publish(self.base + "/info", json.dumps(info), qos=1, retain=True)
+
+    def uptime_ms(self):
+        """Summed in steps, each well under the 2**29 ms that one ticks_diff() spans on a board:
+        measured from boot in one difference, the uptime would turn negative after 6.2 days."""
+        now = ticks_ms()
+        self._up_ms += ticks_diff(now, self._up_at)
+        self._up_at = now
+        return self._up_ms
 
     async def _telemetry(self):
         n = 0
@@ -268,6 +277,7 @@ class Node:
         stuck = int(3 * self.cfg["telemetry_s"] * 1000) + WDT_MS  # three periods, and some
         while True:
             now = ticks_ms()
+            self.uptime_ms()  # a step each second
             c = self.client
             if c is not None and c.connected.is_set():
                 self._down_since = now
