@@ -14,11 +14,27 @@ import pytest
 from aio_process import AioProcess
 from broker import Broker
 from client_process import ClientProcess
-from runtime import RUNTIMES, aio_driver_command, ca_file_for, driver_command, driver_environment
+from runtime import RUNTIMES, aio_driver_command, ca_file_for, driver_command, driver_environment, micropython_build
 
 LOG_OFFSET = pytest.StashKey[int]()
 CLIENTS = pytest.StashKey[List[ClientProcess]]()
 STDERR_TAIL_CHARS = 4000
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """Tests marked `tls` need the interpreter's ssl module: on MicroPython (a node test, or the
+    micropython case of a runtime pair) they are skipped, and say why, when the build under test
+    ($MICROPYTHON) has none. The PyPI Unix port has it; a port built without mbedtls has not."""
+    marked = [item for item in items if item.get_closest_marker("tls") and _runtime_of(item) != "cpython"]
+    if marked and not micropython_build()["ssl"]:
+        skip = pytest.mark.skip(reason="this MicroPython has no ssl module")
+        for item in marked:
+            item.add_marker(skip)
+
+
+def _runtime_of(item: pytest.Item) -> Optional[str]:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("runtime") if callspec else None
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 which CA file format that runtime's ssl accepts."""
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -20,6 +22,17 @@ def micropython_executable() -> str:
     if not os.access(path, os.X_OK):
         raise FileNotFoundError("no MicroPython at %s: run 'make venv' or set MICROPYTHON" % path)
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def micropython_build() -> Dict[str, int]:
+    """What the MicroPython under test was built with: `bits`, its word size (a board's is 32; the
+    PyPI Unix port's 64, whose objects are up to twice as large), and `ssl`, 1 if it has the
+    module (a build without mbedtls has not). Asked once per run."""
+    probe = "import sys\ntry:\n import ssl\n s = 1\nexcept ImportError:\n s = 0\nprint(32 if sys.maxsize < 1 << 32 else 64, s)"
+    out = subprocess.run([micropython_executable(), "-c", probe], capture_output=True, text=True, timeout=30, check=True)
+    bits, ssl = out.stdout.split()
+    return {"bits": int(bits), "ssl": int(ssl)}
 
 
 def driver_command(runtime: str, heapsize: Optional[str] = None) -> List[str]:

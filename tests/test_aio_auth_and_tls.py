@@ -33,6 +33,7 @@ def test_right_password_connects_and_round_trips_qos1(run_aio, broker, topic_roo
     assert r["received"] == [[topic, b"let in", 1, 0, 0]]
 
 
+@pytest.mark.tls
 def test_tls_with_the_broker_ca_round_trips_qos1(run_aio, broker, runtime: str, topic_root: bytes) -> None:
     topic = topic_root + b"/tls"
 
@@ -43,6 +44,7 @@ def test_tls_with_the_broker_ca_round_trips_qos1(run_aio, broker, runtime: str, 
     assert r["received"] == [[topic, b"over tls", 1, 0, 0]]
 
 
+@pytest.mark.tls
 def test_tls_with_an_unrelated_ca_is_refused(run_aio, broker, runtime: str) -> None:
     with pytest.raises(RemoteError) as refused:
         run_aio("connect_only", port=broker.tls_port, tls=tls_params(runtime, broker, ca="wrong"))

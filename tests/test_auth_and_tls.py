@@ -39,6 +39,7 @@ def test_auth_listener_accepts_the_right_password(start_client, broker, topic_ro
     _round_trip_qos1(client, topic_root + b"/auth")
 
 
+@pytest.mark.tls
 def test_tls_with_the_broker_ca_connects_and_round_trips_qos1(start_client, topic_root: bytes) -> None:
     client = start_client(tls=True, ca="broker", verify=True)
 
@@ -46,6 +47,7 @@ def test_tls_with_the_broker_ca_connects_and_round_trips_qos1(start_client, topi
     _round_trip_qos1(client, topic_root + b"/tls")
 
 
+@pytest.mark.tls
 def test_tls_with_an_unrelated_ca_is_refused(start_client, runtime: str) -> None:
     client = start_client(tls=True, ca="wrong", verify=True)
 
@@ -62,6 +64,7 @@ def test_tls_with_an_unrelated_ca_is_refused(start_client, runtime: str) -> None
 # --- umqtt.simple's forms: a program written for it runs unchanged -------------------------------
 
 
+@pytest.mark.tls
 @pytest.mark.parametrize("verify", [True, False], ids=["ca_in_ssl_params", "no_ssl_params"])
 def test_umqtt_style_ssl_true_with_ssl_params_connects(start_client, topic_root: bytes, verify: bool) -> None:
     """MQTTClient(..., ssl=True, ssl_params={"cert_reqs": ssl.CERT_REQUIRED, "cadata": ca}), as
@@ -72,6 +75,7 @@ def test_umqtt_style_ssl_true_with_ssl_params_connects(start_client, topic_root:
     _round_trip_qos1(client, topic_root + b"/legacy-tls")
 
 
+@pytest.mark.tls
 def test_umqtt_style_ssl_params_with_an_unrelated_ca_is_refused(start_client, runtime: str) -> None:
     client = start_client(tls=True, legacy_tls=True, ca="wrong")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from broker import Broker
 from node_observer import Observer, on
 from sim_node import (  # noqa: F401 (fixtures)
@@ -69,6 +71,7 @@ def test_wrong_password_is_refused_with_a_clear_line_and_the_node_keeps_trying(
         "ConnectionRefused(4, 'bad user name or password')") >= 2, out
 
 
+@pytest.mark.tls
 def test_node_connects_over_tls_checking_the_broker_against_its_ca(
     broker: Broker, make_node: NodeFactory, observe: ObserverFactory
 ) -> None:
@@ -79,6 +82,7 @@ def test_node_connects_over_tls_checking_the_broker_against_its_ca(
     live.wait(on(node.topic("status"), "online"), ONLINE_TIMEOUT_S)
 
 
+@pytest.mark.tls
 def test_tls_with_the_wrong_ca_never_comes_online(
     broker: Broker, make_node: NodeFactory, observe: ObserverFactory
 ) -> None:

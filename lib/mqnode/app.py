@@ -131,16 +131,18 @@ def _store(path):
 def _tls(cfg):
     if not cfg["broker.tls"]:
         return None
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca = None
     if cfg["broker.ca"]:
-        ctx.verify_mode = ssl.CERT_REQUIRED
         try:
             with open(cfg["broker.ca"], "rb") as f:
                 ca = f.read()
         except OSError:  # a configuration error like any other: one line, no reboot
             raise ValueError("config.json: broker.ca: no file %s" % cfg["broker.ca"])
+    import ssl  # after the file: a firmware without ssl then still names a missing CA first
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=ca)
     else:
         ctx.verify_mode = ssl.CERT_NONE
