@@ -51,6 +51,8 @@ CASES = {
     # JSON's 1e400 is infinity; a board's tick differences stop at 6.2 days, so a day is the limit.
     "infinite_telemetry": ('{"broker": {"host": "127.0.0.1"}, "telemetry_s": 1e400}', None, "config.json",
                            ["telemetry_s", "at most 86400"]),
+    "store_with_battery": ('{"broker": {"host": "127.0.0.1"}, "battery": true, "store": "mqtt.dat"}', None, "config.json",
+                           ["store", "not with battery"]),
     "keepalive_above_mqtt": ('{"broker": {"host": "127.0.0.1"}, "keepalive_s": 70000}', None, "config.json",
                              ["keepalive_s", "expected an integer 1..65535", "70000"]),
     "secret_wrong_type": ('{"broker": {"host": "127.0.0.1"}}', '{"broker_password": 5}', "secrets.json",

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import List
 
 from broker import Broker, free_ports
-from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, Step, ack, connack
+from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, Step, ack, connack, suback
 from fake_broker import publish as fake_publish
-from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH  # noqa: E402 (fake_broker put lib/ on the path)
+from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH, SUBSCRIBE  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
 from sim_node import (  # noqa: F401 (fixtures)
     EXIT_DEEPSLEEP, NodeFactory, NodeProcess, ObserverFactory, make_node, node_on_virtual_board, observe,
@@ -58,6 +58,12 @@ def wake(node: NodeProcess) -> int:
     last = out.splitlines()[-1]
     assert last.startswith("deepsleep "), out
     return int(last.split()[1])
+
+
+def announced_before(node: NodeProcess) -> None:
+    """RTC memory as an earlier wake left it once its subscription and discovery had gone: with
+    the session present, a wake then does neither (scripted brokers need not expect them)."""
+    node.rtc_file.write_text('{"announced": true}')
 
 
 def point_at(node: NodeProcess, port: int) -> None:
@@ -112,8 +118,8 @@ def test_readings_taken_while_the_broker_is_down_are_kept_and_delivered_later(
 def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFactory) -> None:
     """The link drops after the reading's PUBLISH and before its PUBACK: publish() then returns
     False (not confirmed), the wake counts as failed and the reading stays in RTC memory for the
-    next wake. A scripted broker does it: session present (so no SUBSCRIBE or discovery), the
-    status acknowledged, the reading not."""
+    next wake. A scripted broker does it: session present after an announced wake (so no
+    SUBSCRIBE or discovery), the status acknowledged, the reading not."""
     script = [[
         Expect(CONNECT), Send(connack(0, session_present=1)),
         Expect(PUBLISH), Reply(lambda p: ack(PUBACK, p.packet_id)),  # online
@@ -121,6 +127,7 @@ def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFacto
     ]]
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, **BATTERY)
+        announced_before(node)
         slept = wake(node)
         fake.check()
         sent = fake.connections[0].packets[-1].publish()
@@ -182,7 +189,8 @@ def test_command_sent_while_asleep_is_applied_at_next_wake(make_node: NodeFactor
 
 
 def command_at_relay_state(pid: int, acknowledged: bool, tail: List[Step]) -> List[List[Step]]:
-    """A scripted wake (session present: no SUBSCRIBE or discovery): the status, the reading and
+    """A scripted wake (session present after an announced wake: no SUBSCRIBE or discovery;
+    announced_before()): the status, the reading and
     info acknowledged; then, in answer to the relay's state, a QoS 1 command on the topic beside it
     (.../switch/relay/set), that state acknowledged or not; the node's PUBACK for the command; tail."""
     command = Reply(lambda p: fake_publish(p.publish()[0][: -len("state")] + b"set", b"ON", qos=1, pid=pid))
@@ -206,6 +214,7 @@ def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: No
     script = command_at_relay_state(77, acknowledged=True, tail=[Serve()])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, **BATTERY)
+        announced_before(node)
         assert wake(node) == SLEEP_S * 1000, node.stdout()
         fake.check()
         packets = fake.connections[0].packets
@@ -224,6 +233,7 @@ def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(mak
     script = command_at_relay_state(78, acknowledged=False, tail=[Stall(AWAKE_S + 2)])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, keepalive_s=60, **BATTERY)
+        announced_before(node)
         assert wake(node) == 2 * SLEEP_S * 1000
         fake.check()
         packets = fake.connections[0].packets
@@ -343,6 +353,43 @@ def test_rtc_memory_of_the_wrong_shape_is_trimmed_to_what_a_wake_can_use() -> No
     from mqnode import battery
 
     kept = battery._load_rtc(_Rtc(b'{"fails": -1, "readings": [["x"], [1, 2], ["sensor/t/state", "21.50"]]}'))
-    assert kept == {"fails": 0, "readings": [["sensor/t/state", "21.50"]], "switches": {}}
+    assert kept == {"fails": 0, "announced": False, "readings": [["sensor/t/state", "21.50"]], "switches": {}}
     assert battery._load_rtc(_Rtc(b'{"fails": 9}'))["fails"] == 3
     assert battery._load_rtc(_Rtc(b"\xff not json"))["readings"] == []
+
+
+def test_a_dead_sensors_none_is_kept_only_until_its_next_value() -> None:
+    """While the broker is away, each wake adds its readings; a dead sensor's "None" from an earlier
+    wake gives way to the next one, so the kept readings are not Nones in place of values."""
+    from mqnode import battery
+
+    readings = [["sensor/t/state", "21.50"], ["sensor/h/state", "None"]]
+    battery._add_readings(readings, [("sensor/t/state", "21.60"), ("sensor/h/state", "None")])
+    battery._add_readings(readings, [("sensor/t/state", "21.70"), ("sensor/h/state", "40.00")])
+    assert [tuple(r) for r in readings] == [
+        ("sensor/t/state", "21.50"), ("sensor/t/state", "21.60"), ("sensor/t/state", "21.70"),
+        ("sensor/h/state", "40.00"),
+    ]
+
+
+def test_a_wake_cut_short_in_discovery_announces_again_on_the_next(make_node: NodeFactory) -> None:
+    """The broker keeps the session from the first CONNACK on. When that wake's link drops during
+    discovery, the next wake finds a session present and must still subscribe and publish
+    discovery: before, it took the session for a finished announcement, and the node's entities
+    never appeared in Home Assistant."""
+    script = [
+        [Expect(CONNECT), Send(connack(0)),
+         Expect(PUBLISH), Reply(lambda p: ack(PUBACK, p.packet_id)),  # online
+         Expect(SUBSCRIBE), Reply(lambda p: suback(p.packet_id, [1])),
+         Expect(PUBLISH), Close()],  # the first discovery config: no PUBACK, the link goes
+        [Expect(CONNECT), Send(connack(0, session_present=1)), Serve(seconds=WAKE_TIMEOUT_S)],
+    ]
+    with FakeBroker(script) as fake:
+        node = make_node(start=False, port=fake.port, **BATTERY)
+        assert wake(node) == 2 * SLEEP_S * 1000, node.stdout()  # a failed wake
+        assert wake(node) == SLEEP_S * 1000, node.stdout()
+        fake.check()
+        second = fake.connections[1]
+    configs = [p.publish()[0] for p in second.packets if p.kind == PUBLISH and p.publish()[0].endswith(b"/config")]
+    assert SUBSCRIBE in second.kinds()
+    assert len(configs) == 3, configs  # the sim board's temperature, motion and relay

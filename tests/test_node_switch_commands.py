@@ -101,6 +101,22 @@ def test_command_sent_while_the_node_was_down_is_applied_when_it_returns(
     assert [m.text for m in live.messages(on(state), mark)][-1] == "ON"  # and did not undo it
 
 
+def test_a_retained_toggle_is_ignored_and_counted(make_node: NodeFactory, observe: ObserverFactory) -> None:
+    """A retained command comes again with every subscription: a retained TOGGLE would flip the relay
+    at each boot."""
+    node = make_node(start=False)
+    command, state = node.topic("switch/relay/set"), node.topic("switch/relay/state")
+    live = observe([node.topic("#")])
+    live.publish(command, "TOGGLE", retain=True)
+    node.start()
+    wait_announced(live, node)
+    info = live.wait(on(node.topic("info")), INFO_TIMEOUT_S)
+    assert [m.text for m in live.messages(on(state))] == ["OFF"]
+    assert "ignored retained command b'TOGGLE'" in node.stdout(), node.stdout()
+    assert json.loads(info.payload)["stats"]["bad_commands"] == 1
+    live.publish(command, "", retain=True)  # the broker forgets it
+
+
 OVERSIZED = 20_000  # above the client's max_packet (16 KiB, lib/mqtt), well within mosquitto's limits
 OVERSIZED_WAIT_S = 3.0
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 
 from mqtt.compat import ticks_add, ticks_diff, ticks_ms
+from mqtt.errors import SubscribeRefused
 
 from .node import log
 
@@ -52,7 +53,7 @@ async def run(node):
             w.set(kept["switches"][w.name])
     base = len(node.base) + 1
     # Kept by topic below the node (sensor/temperature/state), not the full topic: RTC is small.
-    kept["readings"] += [(t[base:], v) for t, v in await node.read_sensors()]
+    _add_readings(kept["readings"], [(t[base:], v) for t, v in await node.read_sensors()])
     kept["fails"] = min(kept["fails"] + 1, 3)  # what the next wake finds if this one ends in a reset
     _save(node, kept)
     try:
@@ -68,6 +69,17 @@ async def run(node):
             log("command after a failed wake: %r" % e)
     _save(node, kept)
     hw.deepsleep(sleep_s * 1000)
+
+
+def _add_readings(readings, fresh):
+    """Append this wake's readings. A sensor's "None" (it did not answer) stays only until its
+    next value or None: an outage with a dead sensor must not fill RTC memory with Nones in place
+    of readings."""
+    for t, _ in fresh:
+        for r in readings[:]:
+            if r[0] == t and r[1] == "None":
+                readings.remove(r)
+    readings += fresh
 
 
 async def _feed(wdt, start, budget_ms):
@@ -92,9 +104,15 @@ async def _wake(node, kept):
     present = await c.connect()
     try:
         await c.publish(node.status_topic, "online", qos=1, retain=True)
-        if not present:
-            await c.subscribe(node.base + "/switch/+/set", 1)
-            await node.publish_discovery()
+        # The broker keeps the session from the first wake's CONNACK on: one that ended before its
+        # subscription and discovery had gone would leave the node without them for good.
+        if not present or not kept["announced"]:
+            try:
+                await c.subscribe(node.base + "/switch/+/set", 1)
+            except SubscribeRefused as e:  # the broker's access rules: asking again will not help
+                log("subscribe: %r" % e)
+            kept["announced"] = await node.publish_discovery()  # False: one went unacknowledged
+            _save(node, kept)
         readings = kept["readings"]  # the same list as _save's (it trims it in place)
         while readings:
             if not await c.publish(node.base + "/" + readings[0][0], readings[0][1], qos=1, retain=True):
@@ -121,16 +139,16 @@ async def _obey(node):
     items = node.client.messages.items
     while items:
         m = items.pop(0)
-        await node.handle(m.topic, m.payload)
+        await node.handle(m.topic, m.payload, m.retain)
 
 
 def _load_rtc(hw):
     try:
         kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": min(max(int(kept.get("fails", 0)), 0), 3),
+        return {"fails": min(max(int(kept.get("fails", 0)), 0), 3), "announced": kept.get("announced") is True,
                 # only (topic below the node, text) pairs: anything else was not written by _save
                 "readings": [list(r) for r in kept.get("readings", [])
                              if isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and isinstance(r[1], str)],
                 "switches": dict(kept.get("switches", {}))}
     except (ValueError, TypeError, AttributeError):
-        return {"fails": 0, "readings": [], "switches": {}}  # unreadable RTC memory: start afresh
+        return {"fails": 0, "announced": False, "readings": [], "switches": {}}  # unreadable: start afresh

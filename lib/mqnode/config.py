@@ -81,6 +81,9 @@ def load(config_path, secrets_path=None):
         cfg["broker.port"] = 8883 if cfg["broker.tls"] else 1883
     if cfg["broker.ca"] and not cfg["broker.tls"]:  # a CA asks for a verified link: not plain MQTT
         raise ConfigError("%s: broker.ca: needs broker.tls true" % _base(config_path))
+    if cfg["store"] and cfg["battery"]:  # both would keep an unconfirmed reading: it went out twice
+        raise ConfigError("%s: store: not with battery (a battery node keeps its readings in RTC memory)"
+                          % _base(config_path))
     if cfg["broker_password"] is not None and cfg["broker.user"] is None:  # MQTT allows no such CONNECT
         raise ConfigError("%s: broker_password: needs broker.user in %s" % (_base(secrets_path), _base(config_path)))
     return cfg

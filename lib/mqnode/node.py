@@ -156,16 +156,19 @@ class Node:
         await self.publish_info()
 
     async def publish_discovery(self):
+        """True when the broker acknowledged every config (or discovery is off)."""
+        done = True
         if self.cfg["discovery"]:
             # Needed after a (re)connect only: loaded for the announcement, then released.
             from . import discovery
 
             try:
                 for topic, payload in discovery.configs(self):
-                    await self.client.publish(topic, payload, qos=1, retain=True)
+                    done = await self.client.publish(topic, payload, qos=1, retain=True) and done
             finally:
                 del discovery
                 release("mqnode.discovery")
+        return done
 
     async def publish_info(self):
         impl = sys.implementation
@@ -234,12 +237,14 @@ class Node:
     async def _commands(self):
         async for msg in self.client.messages:
             try:
-                await self.handle(msg.topic, msg.payload)
+                await self.handle(msg.topic, msg.payload, msg.retain)
             except LINK_ERRORS as e:  # the switch did change; its state goes after the reconnect
                 log("command:", repr(e))
 
-    async def handle(self, topic, payload):
-        """A command or a Home Assistant status message; anything wrong is logged and counted."""
+    async def handle(self, topic, payload, retain=False):
+        """A command or a Home Assistant status message; anything wrong is logged and counted.
+        A retained TOGGLE is one: the broker hands it out again at every subscription, and the
+        relay would flip at each boot (a retained ON or OFF sets the same state again)."""
         try:
             topic = topic.decode()
             text = payload.decode().strip().upper()
@@ -255,9 +260,9 @@ class Node:
         for w in self.switches:
             if w.name == name:
                 switch = w
-        if switch is None or text not in ("ON", "OFF", "TOGGLE"):
+        if switch is None or text not in ("ON", "OFF", "TOGGLE") or retain and text == "TOGGLE":
             self.stats["bad_commands"] += 1
-            log("ignored command %r on %s" % (payload[:32], topic))
+            log("ignored %scommand %r on %s" % ("retained " if retain else "", payload[:32], topic))
             return
         self.stats["commands"] += 1
         switch.set(not switch.state if text == "TOGGLE" else text == "ON")
