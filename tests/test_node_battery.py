@@ -18,6 +18,7 @@ from fake_broker import Close, Expect, FakeBroker, Reply, Send, Serve, Stall, St
 from fake_broker import publish as fake_publish
 from mqtt.packet import CONNECT, DISCONNECT, PUBACK, PUBLISH, SUBSCRIBE  # noqa: E402 (fake_broker put lib/ on the path)
 from node_observer import on
+from test_node_discovery import as_home_assistant_reads, config_filter, configs_by_entity
 from sim_node import (  # noqa: F401 (fixtures)
     EXIT_DEEPSLEEP, NodeFactory, NodeProcess, ObserverFactory, make_node, node_on_virtual_board, observe,
 )
@@ -393,3 +394,20 @@ def test_a_wake_cut_short_in_discovery_announces_again_on_the_next(make_node: No
     configs = [p.publish()[0] for p in second.packets if p.kind == PUBLISH and p.publish()[0].endswith(b"/config")]
     assert SUBSCRIBE in second.kinds()
     assert len(configs) == 3, configs  # the sim board's temperature, motion and relay
+
+
+def test_a_battery_nodes_readings_expire_in_home_assistant(make_node: NodeFactory, observe: ObserverFactory) -> None:
+    """A battery node disconnects cleanly: its will never fires, and its status stays "online"
+    while it sleeps, or after its battery died. Its sensors' configs carry expire_after instead:
+    a missed wake and the doubled sleep after it (3 x sleep_s), plus a wake's awake_s."""
+    node = make_node(start=False, **BATTERY)
+    live = observe([config_filter(node), node.topic("info")])
+    wake(node)
+    live.wait(on(node.topic("info")), DELIVERY_TIMEOUT_S)  # published after discovery
+    configs = {k: as_home_assistant_reads(m.payload) for k, m in configs_by_entity(live.messages(
+        lambda m: m.topic.endswith("/config"))).items()}
+    assert set(configs) == {("sensor", "temperature"), ("binary_sensor", "motion"), ("switch", "relay")}
+    expire = 3 * SLEEP_S + AWAKE_S
+    assert configs[("sensor", "temperature")]["expire_after"] == expire
+    assert configs[("binary_sensor", "motion")]["expire_after"] == expire
+    assert "expire_after" not in configs[("switch", "relay")]  # a switch has no such key

@@ -34,7 +34,7 @@ NOT_REPUBLISHED_WAIT_S = 0.5  # the node republishes in ~10 ms when it does
 # replaced by the base topic at either end of every *_topic value.
 ABBREVIATIONS = {
     "avty_t": "availability_topic", "cmd_t": "command_topic", "dev": "device", "dev_cla": "device_class",
-    "pl_avail": "payload_available", "pl_not_avail": "payload_not_available", "pl_off": "payload_off",
+    "exp_aft": "expire_after", "pl_avail": "payload_available", "pl_not_avail": "payload_not_available", "pl_off": "payload_off",
     "pl_on": "payload_on", "stat_cla": "state_class", "stat_t": "state_topic", "uniq_id": "unique_id",
     "unit_of_meas": "unit_of_measurement",
 }

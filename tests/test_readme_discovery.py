@@ -33,6 +33,7 @@ def sim_1_configs() -> Dict[str, dict]:
     parts = [drivers.make(spec, hw) for spec in board["sensors"] + board["switches"]]
     node = SimpleNamespace(
         base="mqnode/sim-1", node_id="sim-1", board_name=board["name"], discovery_prefix="homeassistant",
+        cfg={"battery": False},  # always on, as the README's sim-1 is
         sensors=[p for p in parts if p.component == "sensor"],
         binaries=[p for p in parts if p.component == "binary_sensor"],
         switches=[p for p in parts if p.component == "switch"])
