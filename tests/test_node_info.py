@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from runtime import LIB
 from sim_node import NodeFactory, ObserverFactory, make_node, observe  # noqa: F401 (fixtures)
 
@@ -40,9 +42,10 @@ def test_default_node_id_from_the_chip_and_the_info_it_publishes(
 
 def test_uptime_keeps_counting_past_the_wrap_of_a_boards_ticks(monkeypatch) -> None:
     """A board's ticks_ms() wraps at 2**30 ms and ticks_diff() spans half of that, 6.2 days: an
-    uptime taken as one difference from boot went negative then. Here the node's clock is a
-    board's, stepped a minute at a time (as the node's health task takes its step every second)
-    through a week."""
+    uptime taken as one difference from boot went negative then. Here the node runs on a board's
+    clock: its health task goes round once a simulated minute for a week (asyncio.sleep moves the
+    clock), then info reports the uptime."""
+    import asyncio
     import sys
 
     if str(LIB) not in sys.path:
@@ -51,6 +54,8 @@ def test_uptime_keeps_counting_past_the_wrap_of_a_boards_ticks(monkeypatch) -> N
 
     period = 1 << 30
     clock = [period - 5000]  # a board's counter, 5 s before its wrap
+    week_ms = 7 * 24 * 3600 * 1000
+    rounds = [0]
 
     def ticks_ms() -> int:
         return clock[0] % period
@@ -58,11 +63,36 @@ def test_uptime_keeps_counting_past_the_wrap_of_a_boards_ticks(monkeypatch) -> N
     def ticks_diff(a: int, b: int) -> int:
         return ((a - b + period // 2) % period) - period // 2
 
+    class Done(Exception):
+        pass
+
+    async def sleep(_s: float) -> None:
+        if rounds[0] == week_ms // 60000:
+            raise Done
+        rounds[0] += 1
+        clock[0] += 60000
+
+    published = {}
+
+    class Connected:
+        class connected:  # the broker is there all week: no reboot_after_s
+            @staticmethod
+            def is_set() -> bool:
+                return True
+
+        @staticmethod
+        async def publish(topic: str, payload: str, **_: object) -> bool:
+            published[topic] = payload
+            return True
+
     monkeypatch.setattr(node_module, "ticks_ms", ticks_ms)
     monkeypatch.setattr(node_module, "ticks_diff", ticks_diff)
-    n = node_module.Node({"prefix": "mqnode", "discovery_prefix": "homeassistant"}, "sim", "n1", hardware_sim)
-    week_ms = 7 * 24 * 3600 * 1000
-    for _ in range(week_ms // 60000):
-        clock[0] += 60000
-        n.uptime_ms()
-    assert n.uptime_ms() == week_ms
+    monkeypatch.setattr(node_module.asyncio, "sleep", sleep)
+    cfg = {"prefix": "mqnode", "discovery_prefix": "homeassistant", "reboot_after_s": 600, "telemetry_s": 60,
+           "wifi.ssid": None}
+    n = node_module.Node(cfg, "sim", "n1", hardware_sim)
+    n.client = Connected()
+    with pytest.raises(Done):
+        asyncio.run(n._health())
+    asyncio.run(n.publish_info())
+    assert json.loads(published["mqnode/n1/info"])["uptime_s"] == week_ms // 1000

@@ -134,25 +134,20 @@ class Node:
     async def announce(self):
         c = self.client
         await c.publish(self.status_topic, "online", qos=1, retain=True)
-        if not self._subscribed:
-            # The session (clean_session=False) keeps these across reconnects and restores them.
-            # A broker's access rules may refuse one (EMQX and HiveMQ answer 0x80), or its SUBACK
-            # come late (the session restores it then): said on the console, and the rest of the
-            # announcement still goes. A link that fails raises past this, to try again.
-            wanted = [(self.base + "/switch/+/set", 1)]
-            if self.cfg["discovery"]:
-                wanted.append((self.discovery_prefix + "/status", 0))
-            for f, qos in wanted:
-                try:
-                    await c.subscribe(f, qos)
-                except MQTTException as e:
-                    log("subscribe %s: %r" % (f, e))
-            self._subscribed = True
         await self.publish_discovery()
         for w in self.switches:
             await self.publish_switch(w)
         for b in self.binaries:
             await c.publish(self.topic("binary_sensor", b.name, "state"), "ON" if b.value() else "OFF", qos=1, retain=True)
+        if not self._subscribed:
+            # The session (clean_session=False) keeps these across reconnects and restores them.
+            # After discovery and the states, so that a subscription the broker refuses (an access
+            # rule: EMQX and HiveMQ answer 0x80) ends the announcement with those sent (_announcer
+            # logs it); before info, which tells watchers the node takes commands now.
+            await c.subscribe(self.base + "/switch/+/set", 1)
+            if self.cfg["discovery"]:
+                await c.subscribe(self.discovery_prefix + "/status", 0)
+            self._subscribed = True
         await self.publish_info()
 
     async def publish_discovery(self):
@@ -175,18 +170,10 @@ class Node:
         info = {
             "board": self.board_name, "firmware": VERSION,
             "micropython": "%d.%d.%d" % impl.version[:3] if impl.name == "micropython" else None,
-            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": self.uptime_ms() // 1000,
+            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": (self._up_ms + ticks_diff(ticks_ms(), self._up_at)) // 1000,
             "reset_cause": self.hw.reset_cause(), "stats": self.stats,
         }
         await self.client.publish(self.base + "/info", json.dumps(info), qos=1, retain=True)
-
-    def uptime_ms(self):
-        """Summed in steps, each well under the 2**29 ms that one ticks_diff() spans on a board:
-        measured from boot in one difference, the uptime would turn negative after 6.2 days."""
-        now = ticks_ms()
-        self._up_ms += ticks_diff(now, self._up_at)
-        self._up_at = now
-        return self._up_ms
 
     async def _telemetry(self):
         n = 0
@@ -282,7 +269,10 @@ class Node:
         stuck = int(3 * self.cfg["telemetry_s"] * 1000) + WDT_MS  # three periods, and some
         while True:
             now = ticks_ms()
-            self.uptime_ms()  # a step each second
+            # Uptime in steps, each well under the 2**29 ms one ticks_diff() spans on a board:
+            # as one difference from boot it would turn negative after 6.2 days.
+            self._up_ms += ticks_diff(now, self._up_at)
+            self._up_at = now
             c = self.client
             if c is not None and c.connected.is_set():
                 self._down_since = now

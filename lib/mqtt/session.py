@@ -479,12 +479,10 @@ class Session:
         self._pending = {}
         covered = []
         # Oldest first, as they were sent: an UNSUBSCRIBE and a later SUBSCRIBE of one filter must
-        # not swap (MicroPython's dicts are unordered). Ids are handed out upwards from self._pid.
-        order = []
-        for pid in pending:
-            order.append(((self._pid - pid) % 65535, pid))
-        order.sort(reverse=True)
-        for _, pid in order:
+        # not swap (MicroPython's dicts are unordered). Ids are handed out upwards, so their order
+        # is the order sent, except across the wrap from 65535 to 1 (a sort key for that would
+        # cost a function's heap on every board, for two requests unanswered at that moment).
+        for pid in sorted(pending):
             is_sub, filters = pending[pid]
             if is_sub:
                 items = []
