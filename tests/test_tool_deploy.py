@@ -84,6 +84,29 @@ def test_deploy_compiles_copies_and_the_node_comes_online(
         link.close()
 
 
+def test_a_broker_that_refuses_the_tools_login_still_gets_the_node_started(
+        virtual_board: VirtualBoard, node: Dict[str, Any], broker: Broker, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--broker names the password listener and no --user is given: deploy cannot watch for the
+    online, says why, and exits 1, but the files are on the board, so it resets it all the same
+    (it used to stop before the reset, leaving the node off). The node itself, on the anonymous
+    port of its config, comes online."""
+    monkeypatch.delenv("MQNODE_BROKER_PASSWORD", raising=False)
+    config = node["config"]
+    status_topic = "%s/%s/status" % (config["prefix"], config["node_id"])
+    link = BrokerLink(broker.host, broker.port, [status_topic])
+    try:
+        status = deploy(virtual_board, "--config", str(node["path"]), "--broker",
+                        "%s:%d" % (broker.host, broker.auth_port), "--wait-online", WAIT_ONLINE_S)
+        captured = capsys.readouterr()
+        assert status == 1, captured.out + captured.err
+        assert "not authorised" in captured.err and "the node's online cannot be watched" in captured.err
+        assert "soft reset: the node is starting" in captured.out
+        assert link.wait_for(lambda m: m.text == "online", 0, float(WAIT_ONLINE_S)), virtual_board.report()
+    finally:
+        link.close()
+
+
 def test_second_deploy_copies_nothing(virtual_board: VirtualBoard, node: Dict[str, Any],
                                       capsys: pytest.CaptureFixture) -> None:
     assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0

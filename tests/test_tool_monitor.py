@@ -2,6 +2,7 @@
 node's status and its readings."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,9 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Dict, List
 
+from rich.console import Console
+
 from broker import Broker
 from mqnode_tools.broker_link import BrokerLink
 from mqnode_tools.fleet import Fleet
+from mqnode_tools.watch import table
 from mqnode_tools.simnodes import SimNode, node_config
 
 NODES = ("sim-1", "sim-2")
@@ -62,3 +66,21 @@ def test_fleet_shows_a_failed_sensor_reading_without_plotting_it() -> None:
     assert node.sensors["temperature"].value == "22.00"
     assert list(node.sensors["temperature"].history) == [21.5, 22.0]  # None shown, not a 0 in the trend
     assert list(node.binaries["motion"].history) == [1.0]
+
+
+def test_the_table_takes_whatever_is_published_under_the_prefix() -> None:
+    """Any client may publish under the prefix: markup-like text, info that is no JSON object and
+    readings that are no finite number are shown as text (they crashed the monitor: MarkupError,
+    AttributeError, and a ValueError in the sparkline)."""
+    fleet = Fleet("mq")
+    fleet.update("mq/n1/status", b"offline [/]", 0.0)
+    fleet.update("mq/n1/info", b"null", 0.0)
+    for i, text in enumerate([b"21.5", b"nan", b"inf", b"22.0"]):
+        fleet.update("mq/n1/sensor/t/state", text, float(i))
+    fleet.update("mq/n1/switch/[bold]x/state", b"[/]", 0.0)
+    console = Console(file=io.StringIO(), width=200)
+    console.print(table(fleet, 10.0))
+    shown = console.file.getvalue()
+    assert "offline [/]" in shown and "[bold]x [/]" in shown
+    assert list(fleet.nodes["n1"].sensors["t"].history) == [21.5, 22.0]
+    assert fleet.nodes["n1"].info == {"error": "unreadable info"}

@@ -16,6 +16,8 @@ from typing import Callable, List, Optional, Sequence
 
 import paho.mqtt.client as paho
 
+from mqnode_tools.settings import Login, connect, refusal
+
 CONNECT_TIMEOUT_S = 5.0
 ECHO_PREFIX = "mqnode-tools/echo/"
 
@@ -37,7 +39,8 @@ class Message:
 
 
 class BrokerLink:
-    def __init__(self, host: str, port: int, topics: Sequence[str], timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, host: str, port: int, topics: Sequence[str], timeout_s: float = CONNECT_TIMEOUT_S,
+                 login: Login = Login()) -> None:
         """Connected and subscribed (QoS 1) to `topics`, retained messages received, or BrokerError."""
         self.address = "%s:%d" % (host, port)
         self.messages: List[Message] = []
@@ -48,15 +51,15 @@ class BrokerLink:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         try:
-            self.client.connect(host, port, keepalive=30)
-        except OSError as e:
+            connect(self.client, host, port, login)
+        except (OSError, ValueError) as e:  # ValueError: a CA file that is no certificate
             raise BrokerError("broker %s: %s" % (self.address, e))
         self.client.loop_start()
         deadline = time.monotonic() + timeout_s
         if not self._wait(lambda: self._connected is not None, deadline) or self._connected != 0:
             self.close()
             raise BrokerError("broker %s: no connection (%s)" % (
-                self.address, "no answer" if self._connected is None else "refused, code %s" % self._connected))
+                self.address, "no answer" if self._connected is None else refusal(self._connected)))
         for topic in [*topics, self._echo]:
             self.client.subscribe(topic, qos=1)
         self.client.publish(self._echo, b"", qos=1)

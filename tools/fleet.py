@@ -5,6 +5,7 @@ Pure state: feed it (topic, payload, time) and read it back; the monitor command
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Deque, Dict, Optional, Tuple
@@ -48,9 +49,10 @@ class Fleet:
             return node_id, "status", text
         if rest == ["info"]:
             try:
-                node.info = json.loads(text)
+                info = json.loads(text)
             except ValueError:
-                node.info = {"error": "unreadable info"}
+                info = None
+            node.info = info if isinstance(info, dict) else {"error": "unreadable info"}
             return node_id, "info", text
         if len(rest) == 3 and rest[2] == "state":
             kind, name = rest[0], rest[1]
@@ -64,9 +66,11 @@ class Fleet:
                     r.history.append(1.0 if text == "ON" else 0.0)
                 else:
                     try:
-                        r.history.append(float(text))
+                        value = float(text)
                     except ValueError:
-                        pass  # "None" from a sensor that stopped answering: shown, not plotted
+                        value = math.nan  # "None" from a sensor that stopped answering
+                    if math.isfinite(value):  # shown, and plotted only when it is a number
+                        r.history.append(value)
             return node_id, "%s/%s" % (kind, name), text
         return None
 

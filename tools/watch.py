@@ -11,9 +11,12 @@ from typing import Callable, Optional, TextIO, Tuple
 import paho.mqtt.client as paho
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
+from mqnode_tools.broker_link import CONNECT_TIMEOUT_S, BrokerError
 from mqnode_tools.fleet import Fleet, sparkline
+from mqnode_tools.settings import Login, connect, refusal
 
 REFRESH_S = 0.25
 
@@ -21,14 +24,35 @@ REFRESH_S = 0.25
 class Watcher:
     """Subscribes to <prefix>/# and keeps a Fleet up to date."""
 
-    def __init__(self, host: str, port: int, prefix: str) -> None:
+    def __init__(self, host: str, port: int, prefix: str, login: Login = Login(),
+                 timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+        """Connected and subscribing, or BrokerError: a broker that refuses the login must not
+        look like a broker without nodes."""
         self.fleet = Fleet(prefix)
         self.events: "queue.Queue[Tuple[str, bytes, float]]" = queue.Queue()
+        answers: "queue.Queue[int]" = queue.Queue()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(prefix + "/#", qos=1)
+
+        def on_connect(c: paho.Client, u: object, f: object, rc: paho.ReasonCode, p: object) -> None:
+            if rc.value == 0:
+                c.subscribe(prefix + "/#", qos=1)
+            answers.put(rc.value)
+
+        self.client.on_connect = on_connect
         self.client.on_message = lambda c, u, m: self.events.put((m.topic, m.payload, time.time()))
-        self.client.connect(host, port, keepalive=30)
+        address = "%s:%d" % (host, port)
+        try:
+            connect(self.client, host, port, login)
+        except (OSError, ValueError) as e:  # ValueError: a CA file that is no certificate
+            raise BrokerError("broker %s: %s" % (address, e))
         self.client.loop_start()
+        try:
+            code: Optional[int] = answers.get(timeout=timeout_s)
+        except queue.Empty:
+            code = None
+        if code != 0:
+            self.stop()
+            raise BrokerError("broker %s: no connection (%s)" % (address, "no answer" if code is None else refusal(code)))
 
     def drain(self, out: Optional[TextIO] = None) -> int:
         """Apply what arrived; with `out`, also write one JSON line per node event."""
@@ -60,8 +84,10 @@ def table(fleet: Fleet, now: float) -> Table:
         trends = "\n".join(sparkline(r.history) for _, r in sorted(n.sensors.items()))
         motion = "\n".join("%s %s" % (k, r.value) for k, r in sorted(n.binaries.items()))
         switches = "\n".join("%s %s" % kv for kv in sorted(n.switches.items()))
-        status = "[green]online[/]" if n.status == "online" else "[red]%s[/]" % n.status
-        t.add_row(node_id, status, readings, trends, motion, switches, str(n.info.get("free_mem", "")))
+        status = "[green]online[/]" if n.status == "online" else "[red]%s[/]" % escape(n.status)
+        # Whatever any client publishes under the prefix lands here: text, never markup.
+        t.add_row(escape(node_id), status, escape(readings), trends, escape(motion), escape(switches),
+                  escape(str(n.info.get("free_mem", ""))))
     return t
 
 

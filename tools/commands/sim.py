@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from mqnode_tools.paths import micropython
-from mqnode_tools.settings import add_broker_argument
+from mqnode_tools.settings import add_broker_argument, port_for
 from mqnode_tools.simnodes import start_nodes, stop_nodes
 
 HELP = "Run N simulated nodes (firmware/main.py on the sim board) against a broker."
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print("mqnode sim: %s" % e, file=sys.stderr)
         return 1
-    host, port = args.broker
+    host, port = port_for(args.broker)
     with tempfile.TemporaryDirectory(prefix="mqnode-sim-") as tmp:
         nodes = start_nodes(args.nodes, Path(tmp), host, port, args.prefix, args.telemetry, commands=False,
                             battery_sleep_s=args.battery)
