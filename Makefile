@@ -5,6 +5,8 @@ STAMP := $(VENV)/.installed
 # The tests run the client on this MicroPython; override with MICROPYTHON=/path/to/micropython.
 export MICROPYTHON ?= $(abspath $(VENV)/bin/micropython)
 MOSQUITTO := $(shell command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)
+# mosquitto_pub, which the demo suggests and its test runs, is Debian's mosquitto-clients.
+MOSQUITTO_PUB := $(shell command -v mosquitto_pub)
 
 .PHONY: venv mosquitto test reliability demo bench clean
 
@@ -26,11 +28,11 @@ $(STAMP): pyproject.toml
 
 # The test broker is the system mosquitto; CI machines run as root and can install it themselves.
 mosquitto:
-ifeq ($(MOSQUITTO),)
+ifeq ($(and $(MOSQUITTO),$(MOSQUITTO_PUB)),)
 	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update && apt-get install -y mosquitto; \
+		apt-get update && apt-get install -y mosquitto mosquitto-clients; \
 	else \
-		echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto'" >&2; exit 2; \
+		echo "mosquitto or its clients are missing: run 'sudo apt-get install -y mosquitto mosquitto-clients'" >&2; exit 2; \
 	fi
 else
 	@:
