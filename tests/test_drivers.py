@@ -93,6 +93,7 @@ class FakePin:
 
     def __init__(self, n: Any, *args: Any, **kwargs: Any) -> None:
         self.n = n
+        self.args = args
 
 
 class FakeI2C:
@@ -134,6 +135,13 @@ def board_hardware(monkeypatch: pytest.MonkeyPatch) -> Any:
     hardware = importlib.import_module("mqnode.hardware")
     yield hardware
     sys.modules.pop("mqnode.hardware", None)
+
+
+def test_hardware_dht_pulls_its_line_up(board_hardware: Any) -> None:
+    """dht's reads drive the pin open drain and leave its pulls alone; an RP2040 pin starts pulled
+    down, so without this a sensor lacking its own resistor never answered."""
+    part = board_hardware.dht(15, "dht22")
+    assert part._part.pin.args == (FakePin.OPEN_DRAIN, FakePin.PULL_UP)
 
 
 def test_hardware_dht_turns_a_checksum_error_into_oserror(board_hardware: Any) -> None:
@@ -238,11 +246,33 @@ def test_hardware_wifi_esp32_gives_up_at_the_timeout_naming_the_status(board_har
 
 
 def test_hardware_wifi_pico_w_stops_at_a_failed_join(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """CYW43 ends a join that failed (cyw43_ctrl.c sets BADAUTH and stops): no waiting it out."""
+    """CYW43 ends a join that failed (cyw43_ctrl.c sets BADAUTH and stops): a failure that lasts
+    FAIL_GRACE_MS ends the attempt, with no waiting out the timeout."""
     wlan = FakeWLAN([1, -3])
     with pytest.raises(OSError, match=r"wrong password \(status -3, after \d+ ms\)") as failed:
         _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)
-    assert int(re.search(r"after (\d+) ms", str(failed.value)).group(1)) < 5000  # not waited out
+    took = int(re.search(r"after (\d+) ms", str(failed.value)).group(1))
+    assert board_hardware.FAIL_GRACE_MS <= took < 5000  # not waited out
+
+
+def test_hardware_wifi_pico_w_rides_out_a_passing_wrong_password(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cyw43_ctrl.c: "A good-auth follows a bad-auth, so change the join state back to active"."""
+    wlan = FakeWLAN([1, -3, -3, 1, None])
+    assert _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000) == "192.168.1.23"
+
+
+def test_hardware_wifi_pico_w_joins_again_once_after_no_ap(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One scan that missed the network says "no AP"; the pico-sdk's connect loop joins again, and
+    so does the node, once: the second scan finds it. A network that stays away ends the attempt
+    FAIL_GRACE_MS later, not at the timeout."""
+    wlan = FakeWLAN([1, -2, 1, None])
+    assert _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000) == "192.168.1.23"
+    assert wlan.calls.count("connect") == 2
+    monkeypatch.setattr(board_hardware, "_wlan", None)
+    wlan = FakeWLAN([1, -2])
+    with pytest.raises(OSError, match=r"no ap found \(status -2, after \d+ ms\)"):
+        _wifi(board_hardware, monkeypatch, "rp2040", wlan, timeout_ms=60000)
+    assert wlan.calls.count("connect") == 2
 
 
 @pytest.mark.parametrize("pm_none, asked", [(0x10, "pm=0x10"), (None, "pm=0xa11140")], ids=["PM_NONE", "before-1.21"])
@@ -282,6 +312,24 @@ def test_hardware_rp2_deepsleep_powers_wifi_down_caps_the_time_and_is_told_from_
     assert hardware.reset_cause() == "deepsleep"
     assert hardware.reset_cause() == "deepsleep"  # the same all boot, though the note is gone
     monkeypatch.setattr(hardware, "_cause", None)  # the next boot, without deepsleep() before it
+    assert hardware.reset_cause() == "watchdog or reset"
+
+
+def test_hardware_rp2_a_sleep_cut_by_power_loss_leaves_no_note_for_a_later_reset(
+    board_hardware: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """deepsleep() wrote its note, then the power went: that boot is a power-on, and the note must
+    go with it, or the next reset would read as a wake."""
+    hardware = board_hardware
+    hardware.machine.WDT_RESET, hardware.machine.PWRON_RESET = 3, 1
+    monkeypatch.setattr(hardware, "CHIP", "rp2040")
+    monkeypatch.setattr(hardware, "SLEPT", str(tmp_path / "slept"))
+    (tmp_path / "slept").write_text("")
+    hardware.machine.reset_cause = lambda: 1
+    monkeypatch.setattr(hardware, "_cause", None)
+    assert hardware.reset_cause() == "power-on"
+    hardware.machine.reset_cause = lambda: 3  # then machine.reset(), through the watchdog
+    monkeypatch.setattr(hardware, "_cause", None)
     assert hardware.reset_cause() == "watchdog or reset"
 
 

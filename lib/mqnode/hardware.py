@@ -21,6 +21,7 @@ HAS_WDT = hasattr(machine, "WDT")
 _wlan = None
 _cause = None
 SLEPT = "/slept"  # rp2: written by deepsleep(), read and removed by reset_cause() after the wake
+FAIL_GRACE_MS = 2000  # rp2: how long a failed join's status must last to end the attempt
 _i2c = {}  # bus id -> (sda, scl, machine.I2C): the sensors on one bus share it
 
 
@@ -33,10 +34,13 @@ def onewire(pin):
 
 
 def dht(pin, model):
-    """A DHT22 or DHT11 on pin (measure, temperature, humidity); the firmware does the timing."""
+    """A DHT22 or DHT11 on pin (measure, temperature, humidity); the firmware does the timing.
+    The line is pulled up here: dht's reads switch the pin to open drain and leave its pulls as
+    they were, and an RP2040 pin starts pulled down, so a bare sensor without its own resistor
+    never answered."""
     import dht as parts
 
-    return _DHT((parts.DHT11 if model == "dht11" else parts.DHT22)(Pin(pin)))
+    return _DHT((parts.DHT11 if model == "dht11" else parts.DHT22)(Pin(pin, Pin.OPEN_DRAIN, Pin.PULL_UP)))
 
 
 class _DHT:
@@ -83,17 +87,20 @@ def reset_cause():
             getattr(machine, "DEEPSLEEP_RESET", -4): "deepsleep",
             getattr(machine, "SOFT_RESET", -5): "soft",
         }.get(cause, "unknown")
-        if CHIP == "rp2040" and _cause == "watchdog":
+        if CHIP == "rp2040":
             # rp2's reset() and deepsleep() reboot through the watchdog (watchdog_reboot() in
             # ports/rp2/modmachine.c) and leave the reason a timeout leaves: only deepsleep()'s
-            # note tells a wake apart.
+            # note tells a wake apart. It goes whatever the cause: left by a sleep that a power
+            # cut ended, it would call the next reset a wake.
             import os
 
             try:
                 os.remove(SLEPT)
-                _cause = "deepsleep"
+                slept = True
             except OSError:
-                _cause = "watchdog or reset"
+                slept = False
+            if _cause == "watchdog":
+                _cause = "deepsleep" if slept else "watchdog or reset"
     return _cause
 
 
@@ -150,7 +157,11 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
     """Join the network; returns the IP address, or raises OSError naming the status.
 
     The Pico W's CYW43 ends a join that failed (status -3 wrong password, -2 no AP, -1 failed),
-    so those end the attempt at once. The ESP32 firmware does not: on every disconnect it tries
+    mostly for good, so a failure that lasts FAIL_GRACE_MS ends the attempt, without waiting for
+    the timeout. Not at once: the driver goes from "wrong password" back to joining when a good
+    handshake follows a bad one (cyw43-driver, cyw43_ctrl.c), and "no AP" follows a single scan
+    that missed the network, which the pico-sdk's connect loop answers by joining again (as this
+    does, once). The ESP32 firmware does not end a failed join: on every disconnect it tries
     again by itself (ports/esp32/network_wlan.c, "try to reconnect"), a 202 or 201 often comes
     before a good connection, and status() keeps reporting the last failure after a new
     connect() until an IP arrives. There only the timeout ends an attempt. Names come from
@@ -183,10 +194,24 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
         if hasattr(network, name):
             names[getattr(network, name)] = name[5:].lower().replace("_", " ")
     start = ticks_ms()
+    failed = None  # rp2: since when the status has said the join failed
+    asked = False  # rp2: joined again after "no AP"
     while not _wlan.isconnected():
         status = _wlan.status()
-        waited = ticks_diff(ticks_ms(), start)
-        if waited > timeout_ms or status in names and CHIP == "rp2040":
+        now = ticks_ms()
+        waited = ticks_diff(now, start)
+        over = waited > timeout_ms
+        if CHIP == "rp2040" and status in names:
+            if status == getattr(network, "STAT_NO_AP_FOUND", None) and not asked:
+                asked = True
+                _wlan.connect(ssid, password)
+            elif failed is None:
+                failed = now
+            elif ticks_diff(now, failed) >= FAIL_GRACE_MS:
+                over = True
+        else:
+            failed = None
+        if over:
             _wlan.disconnect()
             raise OSError("wifi %r: %s (status %d, after %d ms)"
                           % (ssid, names.get(status, "no connection"), status, waited))
