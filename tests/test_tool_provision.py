@@ -52,6 +52,17 @@ def test_out_round_trips_through_the_node_rules(passwords: None, tmp_path: Path,
     assert BROKER_PASSWORD not in (out / "config.json").read_text()  # passwords only in secrets.json
 
 
+def test_a_telemetry_period_below_a_second_is_taken_as_the_node_takes_it(tmp_path: Path) -> None:
+    """The node takes 0.5 (telemetry_s is a number); provision refused it as no integer."""
+    out = tmp_path / "fast"
+    assert main(["provision", "--out", str(out), "--board", "sim", "--broker", "h", "--telemetry", "0.5",
+                 "--no-input"]) == 0
+    assert json.loads((out / "config.json").read_text())["telemetry_s"] == 0.5
+    assert main(["provision", "--out", str(out), "--board", "sim", "--broker", "h", "--telemetry", "5",
+                 "--no-input"]) == 0
+    assert '"telemetry_s": 5\n' in (out / "config.json").read_text()  # 5, as written, not 5.0
+
+
 def test_port_round_trips_through_the_boards_files(passwords: None, virtual_board: VirtualBoard,
                                                    tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["provision", "--port", virtual_board.port, *FLAGS]) == 0

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from mqnode_tools import node_config, safe_mode
 from mqnode_tools.board_link import BoardError, BoardLink
@@ -45,6 +45,12 @@ class Refused(Exception):
     """A value is missing or would be refused; the message says which."""
 
 
+def _number(text: str) -> Union[int, float]:
+    """A number as config.json would hold it: 5 rather than 5.0, and 0.5 too."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="write to the board on this serial port (auto: the one USB serial port there is)")
@@ -56,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls", action="store_true", help="connect with TLS (port 8883 unless given)")
     p.add_argument("--ca", metavar="BOARD_FILE", help="CA certificate (DER) on the board, to verify the broker")
     p.add_argument("--wifi-ssid", metavar="SSID", help="WiFi network; its password: $%s or a prompt" % WIFI_PASSWORD_ENV)
-    p.add_argument("--telemetry", type=int, metavar="S", help="seconds between readings")
+    p.add_argument("--telemetry", type=_number, metavar="S", help="seconds between readings (0.5 is fine)")
     p.add_argument("--keepalive", type=int, metavar="S", help="MQTT keepalive in seconds")
     p.add_argument("--prefix", default=os.environ.get("MQNODE_PREFIX"), help="first topic level (env MQNODE_PREFIX)")
     p.add_argument("--no-discovery", action="store_true", help="no Home Assistant discovery")
