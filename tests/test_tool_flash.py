@@ -10,9 +10,12 @@ real MicroPython board answering `mpremote bootloader`.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import List, Tuple
 
@@ -26,6 +29,8 @@ from mqnode_tools.flash_esp import split_extra
 
 ROM_ONLY = ["--", "--before", "no-reset", "--no-stub"]
 ONE_TRY = ["--connect-attempts", "1"]  # where nothing will answer: esptool's default is 7 tries
+INTERRUPT_AFTER_S = 1.5
+INTERRUPT_TIMEOUT_S = 15.0
 ERASED_BY_NOTHING = 0x5A  # the fake's flash starts as this pattern; an erase makes 0xFF
 
 
@@ -124,6 +129,28 @@ def test_esp_port_that_never_answers_is_one_line(tmp_path: Path, capsys: pytest.
     line = only_line(capsys.readouterr().err)
     assert status == 1
     assert "no ESP bootloader answered on %s" % rom.url in line and "No serial data received" in line
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_esp_flash_interrupted_while_connecting_exits_130(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C (or SIGTERM) while esptool waits for the chip: mqnode's "interrupted" and 130, as
+    documented. esptool's click command, run standalone, turned it into "Aborted!" and status 1,
+    which flash then reported as esptool refusing its options (status 2)."""
+    path, _ = image(tmp_path)
+    with FakeEspRom("esp32", silent=True) as rom:
+        job = subprocess.Popen([sys.executable, "-m", "mqnode_tools", "flash", "--board", "esp32-devkitc", "--port",
+                                rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(INTERRUPT_AFTER_S)  # esptool is in its connect attempts by now (7 by default)
+            job.send_signal(sig)
+            out, err = job.communicate(timeout=INTERRUPT_TIMEOUT_S)
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
+    assert job.returncode == 130, out + err
+    assert "mqnode: interrupted" in err and "refused the options" not in err, err
 
 
 def test_esp_no_stub_without_no_erase_is_refused_before_connecting(

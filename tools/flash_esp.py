@@ -7,7 +7,7 @@ connection (two esptool runs would reset the chip in between, and a chip entered
 with `--before no-reset`, would not be in its bootloader for the second); and write-flash ends
 by comparing the flash's MD5 with the image's (SPI_FLASH_MD5), which is the verification.
 
-esptool runs through esptool.main(argv) with a logger of ours (esp_pylib's EspLogBase): its
+esptool runs as esptool.main(argv) runs it (its click command, in this process) with a logger of ours (esp_pylib's EspLogBase): its
 progress becomes a rich progress bar, its errors arrive as exceptions rather than text to parse.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import click
 import esptool
 import serial
 from esp_pylib.logger import EspLog, EspLogBase
@@ -209,12 +210,17 @@ def run_esptool(plan: EspPlan, console: Console, verbose: bool, label: str) -> E
     EspLog.set_logger(log)
     sys.argv[0] = "esptool"  # click names the program after it in its usage errors
     try:
-        esptool.main(list(plan.argv))
+        # esptool.main() as it is, but with click's exceptions left to us: standalone, click turns
+        # Ctrl-C (and SIGTERM, which mqnode makes one) into "Aborted!" and exit status 1.
+        esptool.cli(None, args=esptool.expand_file_arguments(list(plan.argv)), standalone_mode=False)
     except FatalError as e:
         raise EspFlashError(_condense(str(e), plan)) from None
     except serial.SerialException as e:
         raise EspFlashError("lost %s: %s" % (plan.port, _one_line(str(e)))) from None
-    except SystemExit:  # click refused the arguments and printed why
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None  # mqnode's exit status 130
+    except click.ClickException as e:  # click refused the arguments
+        e.show()
         raise EspFlashError("esptool refused the options (%s): see above" % plan.command_line, usage=True) from None
     finally:
         EspLog.instance, sys.argv[0] = previous, argv0
