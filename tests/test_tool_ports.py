@@ -156,3 +156,21 @@ def test_flash_to_a_pico_w_with_port_auto_asks_the_one_board_there_is(
     assert main(["flash", "--board", "pico-w", "--firmware", str(firmware), "--port", "auto", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "connect /dev/ttyACM3 bootloader" in out, out
+
+
+def test_a_board_that_goes_away_mid_job_is_a_board_error_and_closing_is_quiet(tmp_path: Path) -> None:
+    """Unplugged, or a native-USB board reset by its watchdog: what the link was doing ends in a
+    BoardError the tools print in one line (pyserial's errors came out as tracebacks; a lost port
+    read as "no such file"), and close() does not mask it with one of its own."""
+    board = VirtualBoard(tmp_path / "board").start()
+    link = BoardLink(board.port)
+    try:
+        assert link.info().platform == "linux"
+        board.stop()
+        with pytest.raises(BoardError):
+            link.info()
+        with pytest.raises(BoardError):
+            link.read("/config.json")
+    finally:
+        link.close()
+        board.stop()

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
+from serial import SerialException
 
 from mqnode_tools.serial_port import PortError, resolve, why_not_open
 
@@ -152,9 +153,9 @@ class BoardLink:
         try:
             if self.transport.in_raw_repl:
                 self.transport.exit_raw_repl()
-        except OSError:
-            pass
-        self.transport.close()
+        except (TransportError, OSError):
+            pass  # a port that went away: closing is all there is left to do
+        _close(self.transport)
 
     def __enter__(self) -> "BoardLink":
         return self
@@ -167,7 +168,7 @@ class BoardLink:
             return self.transport.exec(code)
         except TransportExecError as e:
             raise BoardError("the board said: %s" % e.error_output.strip().splitlines()[-1])
-        except TransportError as e:
+        except (TransportError, OSError) as e:  # OSError: pyserial's, a port that went away
             raise BoardError("%s: %s" % (self.port, e))
 
     def eval_output(self, code: str) -> Any:
@@ -197,6 +198,8 @@ class BoardLink:
         """The file's bytes, or None if it does not exist."""
         try:
             return bytes(self.transport.fs_readfile(path))
+        except SerialException as e:  # an OSError too, but the port's, not the board's "no file"
+            raise BoardError("reading %s: %s" % (path, e))
         except OSError:
             return None
         except TransportError as e:
