@@ -14,6 +14,7 @@ import pytest
 
 from broker import Broker
 from mqnode_tools import mpy, safe_mode
+from mqnode_tools.board_link import BoardLink
 from mqnode_tools.broker_link import BrokerLink
 from mqnode_tools.cli import main
 from runtime import LIB
@@ -250,3 +251,25 @@ def test_a_safemode_flag_is_removed_only_if_a_deploy_left_it(
 def test_the_mpy_compatibility_rule(board_mpy: Any, reason: Any) -> None:
     found = mpy.incompatibility(board_mpy, mpy.MpyVersion(6, 3))
     assert (found is None) if reason is None else (reason in found)
+
+
+def test_ctrl_c_in_the_middle_of_the_copy_says_the_board_stays_in_safe_mode(
+        virtual_board: VirtualBoard, node: Dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A board that runs a node is held in safe mode for the copy; Ctrl-C in the middle of it
+    (here, at the first file written) must say where the board is left."""
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 0  # now it has a node
+    (virtual_board.root / "lib" / "mqtt" / "session.mpy").unlink()  # something to copy again
+    write = BoardLink.write
+
+    def interrupted(self: BoardLink, path: str, data: bytes, progress: Any = None) -> None:
+        if path != safe_mode.FLAG:  # the flag goes in as usual; Ctrl-C comes at the first file
+            raise KeyboardInterrupt
+        write(self, path, data, progress)
+
+    monkeypatch.setattr(BoardLink, "write", interrupted)
+    capsys.readouterr()
+    assert deploy(virtual_board, "--config", str(node["path"]), "--no-reset") == 130
+    err = capsys.readouterr().err
+    assert "mqnode deploy: interrupted (the board stays in safe mode, the node off" in err, err
+    assert (virtual_board.root / "safemode").exists()

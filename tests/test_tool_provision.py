@@ -156,3 +156,29 @@ def test_a_slow_answer_on_a_board_whose_node_runs_a_watchdog(
         assert not (board.root / "safemode").exists()
         assert "safe mode off" in printed.out, printed.out
         assert board.wait_boot("soft-friendly", since, START_TIMEOUT_S), board.report()  # the node starts
+
+
+def test_ctrl_c_at_a_question_says_the_board_stays_in_safe_mode(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Provision holds the node in safe mode before its first question; Ctrl-C there ends the job
+    (130) and must say where the board is left, or the node stays off after every reset with
+    nothing telling why."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"node_id": "held", "board": "sim", "broker": {"host": "127.0.0.1"}}))
+    with VirtualBoard(tmp_path / "board") as board:
+        assert board.wait_output(b">>> ", START_TIMEOUT_S), board.report()
+        assert main(["deploy", "--port", board.port, "--config", str(config), "--no-reset"]) == 0, board.report()
+        monkeypatch.delenv("MQNODE_WIFI_PASSWORD", raising=False)
+        monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+        def interrupted(question: str) -> str:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("getpass.getpass", interrupted)
+        capsys.readouterr()
+        status = main(["provision", "--port", board.port, "--node-id", "held", "--board", "sim",
+                       "--broker", "127.0.0.1", "--wifi-ssid", "home"])
+        err = capsys.readouterr().err
+        assert status == 130
+        assert "mqnode provision: interrupted (the board stays in safe mode, the node off" in err, err
+        assert (board.root / "safemode").exists()

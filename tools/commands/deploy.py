@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -174,6 +175,10 @@ def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mp
         safe_mode.release(link, held, say)
     except BoardError as e:
         raise BoardError(str(e) + safe_mode.stuck_note(held))
+    except KeyboardInterrupt:  # the board may be in the middle of a write: say where it is left
+        if held.remove_flag:
+            print("mqnode deploy: interrupted" + safe_mode.stuck_note(held), file=sys.stderr)
+        raise
     if args.no_reset:
         return 0
     return reset_and_wait(args, console, link, board, cfg)

@@ -120,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
                 print("soft reset: the node starts with its new configuration")
         except BoardError as e:
             return fail(str(e) + safe_mode.stuck_note(held), 1)
+        except KeyboardInterrupt:  # at a question, say, after the node was held
+            if held.remove_flag:
+                print("mqnode provision: interrupted" + safe_mode.stuck_note(held), file=sys.stderr)
+            raise
     return 0
 
 
