@@ -133,3 +133,23 @@ def test_sim_battery_nodes_wake_publish_and_sleep_again(own_broker: PrivateMosqu
     assert sorted(readings) == ["sim-1", "sim-2"], readings
     assert all(n >= 2 for n in readings.values()), readings  # at least two wakes each
     assert int(summary.group(1)) >= sum(readings.values()) - BATTERY_NODES, out  # a restart per later wake
+
+
+def test_nodes_started_before_an_interrupt_are_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) while sim or demo starts its nodes: the ones already running stop with
+    it, rather than running on with nothing to stop them."""
+    from mqnode_tools import simnodes
+
+    started = []
+    real_start = simnodes.SimNode.start
+
+    def start(node: simnodes.SimNode) -> None:
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        real_start(node)
+        started.append(node.process)
+
+    monkeypatch.setattr(simnodes.SimNode, "start", start)
+    with pytest.raises(KeyboardInterrupt):
+        simnodes.start_nodes(3, tmp_path, "127.0.0.1", 1, "interrupted", 60)
+    assert [p.poll() is not None for p in started] == [True, True]  # both ended

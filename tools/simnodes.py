@@ -131,11 +131,16 @@ def start_nodes(count: int, base: Path, host: str, port: int, prefix: str, telem
     """battery_sleep_s: battery nodes, each waking every that many seconds (a wake is a process
     that ends in simulated deep sleep; service() starts it again when the sleep is over)."""
     extra: Dict[str, Any] = {} if battery_sleep_s is None else {"battery": True, "sleep_s": battery_sleep_s}
-    nodes = []
-    for i in range(1, count + 1):
-        node_id = "sim-%d" % i
-        node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s, **extra),
-                       commands=commands)
-        node.start()
-        nodes.append(node)
+    nodes: List[SimNode] = []
+    try:
+        for i in range(1, count + 1):
+            node_id = "sim-%d" % i
+            node = SimNode(node_id, base / node_id, node_config(node_id, host, port, prefix, telemetry_s, **extra),
+                           commands=commands)
+            node.start()
+            nodes.append(node)
+    except BaseException:  # Ctrl-C or SIGTERM halfway: no node process is left behind
+        for node in nodes:
+            node.stop()
+        raise
     return nodes

@@ -7,8 +7,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
+from mqnode_tools.broker_link import BrokerError
 from mqnode_tools.local_broker import LocalBroker
 from mqnode_tools.paths import micropython
 from mqnode_tools.simnodes import SimNode, start_nodes
@@ -65,18 +66,27 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("mqnode demo: mosquitto on 127.0.0.1:%d; try:" % broker.port)
     print("  mosquitto_pub -h 127.0.0.1 -p %d -t mqnode/sim-1/switch/relay/set -m TOGGLE" % broker.port)
+    nodes: List[SimNode] = []
+    watcher: Optional[Watcher] = None
     with tempfile.TemporaryDirectory(prefix="mqnode-demo-") as tmp:
-        nodes = start_nodes(args.nodes, Path(tmp), "127.0.0.1", broker.port, "mqnode", args.telemetry)
-        watcher = Watcher("127.0.0.1", broker.port, "mqnode")
-        try:
+        try:  # from here on, whatever ends the demo stops the nodes and the broker
+            nodes = start_nodes(args.nodes, Path(tmp), "127.0.0.1", broker.port, "mqnode", args.telemetry)
+            watcher = Watcher("127.0.0.1", broker.port, "mqnode")
             watch(watcher, args.duration, args.json, ticker(nodes))
         except KeyboardInterrupt:
             pass
+        except BrokerError as e:
+            print("mqnode demo: %s" % e, file=sys.stderr)
+            return 1
         finally:
-            watcher.stop()
+            if watcher is not None:
+                watcher.stop()
             for n in nodes:
                 n.stop()
             broker.stop()
+    if watcher is None:
+        print("mqnode: interrupted", file=sys.stderr)
+        return 130  # while the nodes were starting
     print(summary(watcher.fleet))
     seen = [n for n in watcher.fleet.nodes.values() if n.sensors]
     return 0 if len(seen) == args.nodes else 1
