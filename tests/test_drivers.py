@@ -237,8 +237,12 @@ def test_hardware_wifi_esp32_waits_through_a_failure_status(board_hardware: Any,
 
 
 def test_hardware_wifi_esp32_rides_the_firmwares_own_reconnect(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """connect() refused with "Wifi Internal Error" is asked once more after a moment (the firmware
+    may be winding down the last attempt's disconnect, and then nothing joins unless asked);
+    refused again, the firmware's own reconnect is running and the join goes on."""
     wlan = FakeWLAN([1001, None], connect_error=OSError("Wifi Internal Error"))
     assert _wifi(board_hardware, monkeypatch, "esp32", wlan) == "192.168.1.23"
+    assert wlan.calls == ["active", "connect", "connect"]
 
 
 def test_hardware_wifi_esp32_gives_up_at_the_timeout_naming_the_status(board_hardware: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -186,9 +186,17 @@ async def wifi_connect(ssid, password, timeout_ms, power_save=True):
         try:
             _wlan.connect(ssid, password)
         except OSError:
-            # ESP32: "Wifi Internal Error" while its own reconnect runs (micropython#7139, #17661)
+            # ESP32: "Wifi Internal Error" while its own reconnect runs (micropython#7139, #17661),
+            # or while the disconnect() of a failed attempt winds down. In that case the join was
+            # not asked for at all (ports/esp32/network_wlan.c notes the request only once
+            # esp_wifi_connect succeeded) and the attempt would idle to its timeout: ask once more.
             if CHIP != "esp32":
                 raise
+            await asyncio.sleep_ms(500)
+            try:
+                _wlan.connect(ssid, password)
+            except OSError:
+                pass  # its own reconnect, then: it goes on by itself
     names = {}
     for name in ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"):
         if hasattr(network, name):
