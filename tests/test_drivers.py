@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -75,14 +76,17 @@ def test_internal_temp_on_esp32_s3_c3_uses_mcu_temperature(monkeypatch: pytest.M
 
 @pytest.mark.parametrize("name", ["t#1", "a/b", "", None, "living room", "küche", "a.b"],
                          ids=["hash", "slash", "empty", "missing", "space", "umlaut", "dot"])
-def test_a_part_whose_name_cannot_be_a_topic_level_or_an_object_id_is_refused_at_boot(name: object) -> None:
+def test_a_part_whose_name_cannot_be_a_topic_level_or_an_object_id_is_refused_at_boot(
+        name: object, tmp_path: Path) -> None:
     """As a topic level, its state topic would make every publish raise and the node reset on
     each boot; Home Assistant takes only [a-zA-Z0-9_-] in a discovery topic's object id, so the
-    part would run and its entity never appear."""
-    from mqnode import drivers, hardware_sim
+    part would run and its entity never appear. The board file is refused as it is read."""
+    from mqnode import board
 
-    with pytest.raises(ValueError, match="must be 1..64 letters, digits, _ or -"):
-        drivers.make({"name": name, "driver": "relay", "pin": 16}, hardware_sim)
+    (tmp_path / "b.json").write_text(json.dumps({"name": "b", "chip": "sim",
+                                                 "switches": [{"name": name, "driver": "relay", "pin": 16}]}))
+    with pytest.raises(ValueError, match="b.json: part .*: its name must be 1..64 letters, digits, _ or -"):
+        board.load("b", str(tmp_path))
 
 
 # --- hardware.py over stand-ins for the firmware's modules --------------------------------------

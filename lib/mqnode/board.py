@@ -20,6 +20,18 @@ def load(name, directory):
     for key in ("name", "chip"):
         if not isinstance(board.get(key), str):
             raise ValueError("%s: %s: required, a string" % (path, key))
+    from .config import ID_RULE, valid_id  # loaded beside this module at boot, released with it
+
+    parts = []
+    for key in ("sensors", "switches"):
+        if not isinstance(board.get(key, []), list):
+            raise ValueError("%s: %s: expected a list" % (path, key))
+        parts += board.get(key, [])
+    for part in parts:
+        name = part.get("name") if isinstance(part, dict) else None
+        if not (isinstance(name, str) and valid_id(name)):
+            # a topic level of its state topic, and Home Assistant's object id
+            raise ValueError("%s: part %r: its name must be %s" % (path, name, ID_RULE))
     return board
 
 

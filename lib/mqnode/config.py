@@ -13,6 +13,7 @@ class ConfigError(ValueError):
 
 # key: (type, default, check or None). A default of REQUIRED means the key must be present.
 REQUIRED = object()
+ID_RULE = "1..64 letters, digits, _ or -"
 
 
 def _port(v):
@@ -24,9 +25,10 @@ def _name(v):
     return 0 < len(v) <= 64 and not any(c in v for c in "+#/ \x00")
 
 
-def _id(v):
-    # A node id is also a level of Home Assistant's discovery topics, which take only these: with
-    # any other character (a dot, an umlaut) the node runs and its entities never appear.
+def valid_id(v):
+    # A node id (and a board part's name: board.py) is also a level of Home Assistant's discovery
+    # topics, which take only these: with any other character (a dot, an umlaut, a space) the
+    # node runs and its entities never appear.
     for c in v:
         if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "_-"):
             return False
@@ -45,7 +47,7 @@ def _seconds(v):
 
 
 SCHEMA = {
-    "node_id": (str, None, _id),  # None: derived from the chip's unique id
+    "node_id": (str, None, valid_id),  # None: derived from the chip's unique id
     "board": (str, "sim", _name),
     "prefix": (str, "mqnode", _name),
     "broker.host": (str, REQUIRED, _filled),
@@ -167,8 +169,8 @@ def _describe(typ, ok):
         return "true or false"
     if ok is _name:
         return "a name of 1..64 characters without + # / or spaces"
-    if ok is _id:
-        return "1..64 letters, digits, _ or -"
+    if ok is valid_id:
+        return ID_RULE
     if ok is _filled:
         return "a non-empty string"
     return "a string"

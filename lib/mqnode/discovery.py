@@ -23,16 +23,17 @@ def configs(node):
     shared = '"~":%s,"avty_t":"~/status","dev":{"ids":[%s],"name":%s,"mf":"mqnode","mdl":%s,"sw":%s}' % (
         dumps(node.base), dumps("mqnode_" + node.node_id), dumps(node.node_id), dumps(node.board_name), dumps(VERSION))
     # A battery node leaves cleanly, so its will never fires and its status stays "online" while it
-    # sleeps, or after it died. Its readings expire instead (as ESPHome advises for deep sleep):
-    # after a missed wake and its doubled sleep, and the wake after that.
+    # sleeps, or after it died. Its readings expire instead (as ESPHome advises for deep sleep),
+    # once a wake has been missed: a wake (awake_s at most), the sleep, a failed wake, the doubled
+    # sleep after it, and the next wake. (A battery wake reads no motion: no binary sensor here.)
     cfg = node.cfg
-    expire = ',"exp_aft":%d' % (3 * cfg["sleep_s"] + cfg["awake_s"]) if cfg["battery"] else ""
+    expire = ',"exp_aft":%d' % (3 * (cfg["sleep_s"] + cfg["awake_s"])) if cfg["battery"] else ""
     for s in node.sensors:
         for obj, unit, device_class in s.fields:
             yield _item(node, "sensor", obj, shared, ',"unit_of_meas":%s,"dev_cla":%s,"stat_cla":"measurement"%s'
                         % (dumps(unit), dumps(device_class), expire))
     for b in node.binaries:
-        yield _item(node, "binary_sensor", b.name, shared, ',"dev_cla":%s%s' % (dumps(b.device_class), expire))
+        yield _item(node, "binary_sensor", b.name, shared, ',"dev_cla":%s' % dumps(b.device_class))
     for w in node.switches:
         yield _item(node, "switch", w.name, shared, ',"cmd_t":%s' % dumps("~/switch/%s/set" % w.name))
 

@@ -48,7 +48,8 @@ class Node:
         self.stats = {"readings": 0, "sensor_errors": 0, "commands": 0, "bad_commands": 0}
         self.ip = None
         self.client = None  # the MQTT client, given by the boot code (app.py)
-        self._up_ms = 0
+        self._up_s = 0  # uptime in whole seconds; a count of ms would leave MicroPython's small
+        self._up_ms = 0  # ints (2**30 on a board) after 12.4 days: the rest, below 1000
         self._up_at = ticks_ms()
         self._down_since = ticks_ms()
         self._beat = None  # when the telemetry loop last went round; None until it starts
@@ -170,7 +171,7 @@ class Node:
         info = {
             "board": self.board_name, "firmware": VERSION,
             "micropython": "%d.%d.%d" % impl.version[:3] if impl.name == "micropython" else None,
-            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": (self._up_ms + ticks_diff(ticks_ms(), self._up_at)) // 1000,
+            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": self._up_s + (self._up_ms + ticks_diff(ticks_ms(), self._up_at)) // 1000,
             "reset_cause": self.hw.reset_cause(), "stats": self.stats,
         }
         await self.client.publish(self.base + "/info", json.dumps(info), qos=1, retain=True)
@@ -271,7 +272,9 @@ class Node:
             now = ticks_ms()
             # Uptime in steps, each well under the 2**29 ms one ticks_diff() spans on a board:
             # as one difference from boot it would turn negative after 6.2 days.
-            self._up_ms += ticks_diff(now, self._up_at)
+            ms = self._up_ms + ticks_diff(now, self._up_at)
+            self._up_s += ms // 1000
+            self._up_ms = ms % 1000
             self._up_at = now
             c = self.client
             if c is not None and c.connected.is_set():

@@ -11,9 +11,8 @@ A driver is one of three shapes, told apart by `component` (Home Assistant's wor
 
 
 def make(spec, hw):
+    """The part's driver, made; its name was checked with the board file (board.py)."""
     name = spec.get("name")
-    if not _object_id(name):
-        raise ValueError("board part %r: its name must be 1..64 letters, digits, _ or -" % (name,))
     driver = spec.get("driver")
     try:
         module = __import__("mqnode.drivers." + driver, None, None, ("make",))
@@ -24,13 +23,3 @@ def make(spec, hw):
     except KeyError as e:  # a pin, a bus or an address the driver needs and the entry lacks
         raise ValueError("%s: no %r, which the %s driver needs" % (name, e.args[0], driver))
 
-
-def _object_id(name):
-    """A part's name is a topic level of its state topic and Home Assistant's object id in its
-    discovery topic, which takes only these characters (with others the entity never appears)."""
-    if not isinstance(name, str) or not 0 < len(name) <= 64:
-        return False
-    for c in name:
-        if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "_-"):
-            return False
-    return True
