@@ -87,6 +87,7 @@ class FakeEspRom:
     lifetime_s: float = 60.0
     flash: bytearray = field(default_factory=lambda: bytearray(b"\x5a" * FLASH_SIZE))
     commands: List[int] = field(default_factory=list)
+    received: int = 0  # bytes from esptool, silent or not: it is talking to the port
 
     def __post_init__(self) -> None:
         self.chip = CHIPS[self.chip_key]
@@ -143,6 +144,7 @@ class FakeEspRom:
                 continue
             if not chunk:
                 return
+            self.received += len(chunk)
             if self.silent:
                 continue
             for b in chunk:  # SLIP (RFC 1055): 0xC0 ends a frame, 0xDB 0xDC / 0xDB 0xDD escape

@@ -9,9 +9,9 @@ collection: after the first announcement settles, it must not fall.
 The goal (issue #5) is 64 KiB. Two ways a board holds the code:
 - .mpy files on its filesystem, loaded into the heap. A board's words are 32 bits; the PyPI Unix
   port's are 64, and its objects up to twice as large. So HEAP is 64k on a 32-bit MicroPython
-  ($MICROPYTHON built with MICROPY_FORCE_32BIT=1: README, "Testing on a 32-bit MicroPython"; about
-  13 KB stayed free when this was added) and 84k on the 64-bit port, the smallest size it runs in
-  there with a margin. $MQNODE_NODE_HEAP tries another size.
+  ($MICROPYTHON built with -m32: README, "Testing on a 32-bit MicroPython"; about 13 KB stayed
+  free when this was added) and 84k on the 64-bit port, the smallest size it runs in there with a
+  margin. $MQNODE_NODE_HEAP tries another size.
 - in flash (frozen into the firmware, or a ROMFS partition), run in place: here a ROMFS image
   (tools/romfs.py, bench/harness/romfs.py), and 64 KiB of heap beside it. Measured when this was
   added (cd3a097): about 11 KB stayed free; with 50 KiB beside the image the node did not start.

@@ -65,7 +65,7 @@ def test_monitor_over_tls_checks_the_broker_with_the_given_ca(broker: Broker) ->
     address = "%s:%d" % (broker.host, broker.tls_port)
     good = monitor(address, prefix, "--tls", "--ca", str(broker.ca_pem), env=without_login())
     assert good.returncode == 0, good.stderr
-    wrong = monitor(address, prefix, "--tls", "--ca", str(broker.wrong_ca_pem), env=without_login())
+    wrong = monitor(address, prefix, "--ca", str(broker.wrong_ca_pem), env=without_login())  # --ca means TLS
     assert wrong.returncode == 1
     assert "CERTIFICATE_VERIFY_FAILED" in wrong.stderr, wrong.stderr
 

@@ -29,7 +29,7 @@ from mqnode_tools.flash_esp import split_extra
 
 ROM_ONLY = ["--", "--before", "no-reset", "--no-stub"]
 ONE_TRY = ["--connect-attempts", "1"]  # where nothing will answer: esptool's default is 7 tries
-INTERRUPT_AFTER_S = 1.5
+POLL_S = 0.05
 INTERRUPT_TIMEOUT_S = 15.0
 ERASED_BY_NOTHING = 0x5A  # the fake's flash starts as this pattern; an erase makes 0xFF
 
@@ -142,7 +142,11 @@ def test_esp_flash_interrupted_while_connecting_exits_130(tmp_path: Path, sig: i
                                 rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(INTERRUPT_AFTER_S)  # esptool is in its connect attempts by now (7 by default)
+            for _ in range(int(INTERRUPT_TIMEOUT_S / POLL_S)):  # until esptool sends its SYNCs
+                if rom.received or job.poll() is not None:
+                    break
+                time.sleep(POLL_S)
+            assert rom.received, "esptool never wrote to the port"
             job.send_signal(sig)
             out, err = job.communicate(timeout=INTERRUPT_TIMEOUT_S)
         finally:

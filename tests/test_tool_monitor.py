@@ -78,6 +78,8 @@ def test_the_table_takes_whatever_is_published_under_the_prefix() -> None:
     for i, text in enumerate([b"21.5", b"nan", b"inf", b"22.0"]):
         fleet.update("mq/n1/sensor/t/state", text, float(i))
     fleet.update("mq/n1/switch/[bold]x/state", b"[/]", 0.0)
+    fleet.update("mq/n1/sensor/far/state", b"1e308", 0.0)  # finite, and a whole float range apart
+    fleet.update("mq/n1/sensor/far/state", b"-1e308", 1.0)
     console = Console(file=io.StringIO(), width=200)
     console.print(table(fleet, 10.0))
     shown = console.file.getvalue()

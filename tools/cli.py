@@ -38,9 +38,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        # Inside: the commands' imports (esptool, rich, paho) take a moment, Ctrl-C may come then.
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except KeyboardInterrupt:  # a command that runs until Ctrl-C (monitor, sim, demo) ends on its own
         print("mqnode: interrupted", file=sys.stderr)

@@ -83,4 +83,6 @@ def sparkline(values: Deque[float]) -> str:
         return ""
     lo, hi = min(values), max(values)
     span = (hi - lo) or 1.0
+    if not math.isfinite(span):  # readings a whole float range apart: nothing sensible to draw
+        return ""
     return "".join(SPARKS[int((v - lo) / span * (len(SPARKS) - 1))] for v in values)

@@ -28,7 +28,7 @@ def add_broker_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker", default=os.environ.get("MQNODE_BROKER", DEFAULT_BROKER), metavar="HOST[:PORT]",
         type=broker_address,
-        help="MQTT broker (env MQNODE_BROKER; default %(default)s, port 1883, 8883 with --tls)",
+        help="MQTT broker (env MQNODE_BROKER; default %(default)s, port 1883)",
     )
     parser.add_argument(
         "--prefix", default=os.environ.get("MQNODE_PREFIX", "mqnode"),
@@ -39,8 +39,9 @@ def add_broker_argument(parser: argparse.ArgumentParser) -> None:
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default=os.environ.get(USER_ENV),
                         help="broker user name (env %s); the password: $%s" % (USER_ENV, PASSWORD_ENV))
-    parser.add_argument("--tls", action="store_true", help="TLS to the broker")
-    parser.add_argument("--ca", metavar="FILE", help="CA certificate (PEM) to check the broker with (default: the system's)")
+    parser.add_argument("--tls", action="store_true", help="TLS to the broker (port 8883 unless --broker gives one)")
+    parser.add_argument("--ca", metavar="FILE",
+                        help="CA certificate (PEM) to check the broker with (implies --tls; default: the system's)")
 
 
 def broker_address(text: str) -> Tuple[str, int]:
@@ -59,7 +60,8 @@ def port_for(address: Tuple[str, int], tls: bool = False) -> Tuple[str, int]:
 
 
 def login_from(args: argparse.Namespace) -> Login:
-    return Login(args.user, os.environ.get(PASSWORD_ENV), args.tls, args.ca)
+    """--ca means TLS: a CA to check the broker with asks for a checked link, not plain MQTT."""
+    return Login(args.user, os.environ.get(PASSWORD_ENV), args.tls or args.ca is not None, args.ca)
 
 
 def connect(client: paho.Client, host: str, port: int, login: Login) -> None:

@@ -151,23 +151,23 @@ def deploy(args: argparse.Namespace, console: Console, link: BoardLink, ours: mp
     # the node's 8 s watchdog. A dry run adds one more (the hashes) and changes nothing, so only
     # a real deploy holds the node.
     held = safe_mode.Hold(remove_flag=False) if args.dry_run else safe_mode.hold(link, say)
-    try:
-        on_board = link.hashes(MANAGED_DIRS, [i.path for i in items])
-    except BoardError as e:
-        say("cannot hash on the board (%s): copying everything" % e)
-        on_board = {}
-    wanted = {i.path for i in items}
-    changed = [i for i in items if on_board.get(i.path) != sha256(i.data)]
-    stale = sorted(p for p in on_board if p not in wanted and on_board[p] is not None)
-    if args.dry_run:
-        for i in changed:
-            console.print("would copy %s (%d bytes)" % (i.path, len(i.data)), markup=False, highlight=False)
-        for p in stale:
-            console.print("would remove %s" % p, markup=False, highlight=False)
-        console.print("dry run: %d to copy, %d unchanged, %d to remove" % (
-            len(changed), len(items) - len(changed), len(stale)), highlight=False)
-        return 0
-    try:
+    try:  # from the hold on, an interrupt says where the board is left
+        try:
+            on_board = link.hashes(MANAGED_DIRS, [i.path for i in items])
+        except BoardError as e:
+            say("cannot hash on the board (%s): copying everything" % e)
+            on_board = {}
+        wanted = {i.path for i in items}
+        changed = [i for i in items if on_board.get(i.path) != sha256(i.data)]
+        stale = sorted(p for p in on_board if p not in wanted and on_board[p] is not None)
+        if args.dry_run:
+            for i in changed:
+                console.print("would copy %s (%d bytes)" % (i.path, len(i.data)), markup=False, highlight=False)
+            for p in stale:
+                console.print("would remove %s" % p, markup=False, highlight=False)
+            console.print("dry run: %d to copy, %d unchanged, %d to remove" % (
+                len(changed), len(items) - len(changed), len(stale)), highlight=False)
+            return 0
         copy(link, changed, console)
         link.remove(stale)
         say("copied %d files (%d bytes), %d unchanged, %d stale removed" % (

@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             link.write("/secrets.json", node_config.dump(secrets).encode())
             report(config, secrets, "%s:/config.json and :/secrets.json" % link.port)
             safe_mode.release(link, held, print)
+            held = safe_mode.Hold(remove_flag=False)  # released: nothing left to say if Ctrl-C comes now
             if not args.no_reset:
                 link.soft_reset()
                 print("soft reset: the node starts with its new configuration")
