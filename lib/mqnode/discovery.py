@@ -15,6 +15,8 @@ and units come from the board file.
 """
 from json import dumps
 
+from mqtt.compat import tidy_heap
+
 from . import VERSION
 
 
@@ -45,3 +47,6 @@ def _item(node, component, obj, shared, extra):
     payload = "".join(('{"name":', dumps(obj), ',"uniq_id":', dumps("%s_%s_%s" % (node.node_id, component, obj)),
                        ',"stat_t":', dumps("~/%s/%s/state" % (component, obj)), ",", shared, extra, "}"))
     return ("%s/%s/%s/%s/config" % (node.discovery_prefix, component, node.node_id, obj), payload)
+
+
+tidy_heap()  # loaded at the announcement, when the heap is fullest: its garbage goes at once
