@@ -8,6 +8,7 @@ grace period). Everything after `mark()` arrived live.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -16,7 +17,7 @@ from typing import Callable, List, Optional, Sequence
 
 import paho.mqtt.client as paho
 
-from mqnode_tools.settings import Login, connect, refusal
+from mqnode_tools.settings import PASSWORD_ENV, Login
 
 CONNECT_TIMEOUT_S = 5.0
 ECHO_PREFIX = "mqnode-tools/echo/"
@@ -38,6 +39,51 @@ class Message:
         return self.payload.decode("utf-8", "replace")
 
 
+def connected_client(host: str, port: int, login: Login, timeout_s: float,
+                     on_message: Callable[[paho.Client, object, paho.MQTTMessage], None],
+                     on_connected: Optional[Callable[[paho.Client], None]] = None) -> paho.Client:
+    """A paho client logged in as `login` says, its network loop running and its CONNACK in, or
+    BrokerError: a broker that refuses the login must not look like one without nodes.
+    on_connected runs at every accepted CONNACK, paho's own reconnects included."""
+    address = "%s:%d" % (host, port)
+    answers: "queue.Queue[int]" = queue.Queue()
+
+    def on_connect(c: paho.Client, u: object, f: object, rc: paho.ReasonCode, p: object) -> None:
+        if rc.value == 0 and on_connected:
+            on_connected(c)
+        answers.put(rc.value)
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    try:
+        if login.user is not None:
+            client.username_pw_set(login.user, login.password)
+        if login.tls:
+            client.tls_set(ca_certs=login.ca)
+        client.connect(host, port, keepalive=30)
+    except (OSError, ValueError) as e:  # ValueError: a CA file that is no certificate
+        raise BrokerError("broker %s: %s" % (address, e))
+    client.loop_start()
+    try:
+        code: Optional[int] = answers.get(timeout=timeout_s)
+    except queue.Empty:
+        code = None
+    if code != 0:
+        client.disconnect()
+        client.loop_stop()
+        raise BrokerError("broker %s: no connection (%s)" % (address, "no answer" if code is None else _refusal(code)))
+    return client
+
+
+def _refusal(code: int) -> str:
+    """What a refused CONNACK means, for one line (paho reports MQTT 3.1.1's codes 4 and 5 as 134
+    and 135)."""
+    if code in (4, 5, 134, 135):
+        return "refused: not authorised (give --user, and the password in $%s)" % PASSWORD_ENV
+    return "refused, code %d" % code
+
+
 class BrokerLink:
     def __init__(self, host: str, port: int, topics: Sequence[str], timeout_s: float = CONNECT_TIMEOUT_S,
                  login: Login = Login()) -> None:
@@ -45,21 +91,9 @@ class BrokerLink:
         self.address = "%s:%d" % (host, port)
         self.messages: List[Message] = []
         self._changed = threading.Condition()
-        self._connected: Optional[int] = None
         self._echo = ECHO_PREFIX + uuid.uuid4().hex
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        try:
-            connect(self.client, host, port, login)
-        except (OSError, ValueError) as e:  # ValueError: a CA file that is no certificate
-            raise BrokerError("broker %s: %s" % (self.address, e))
-        self.client.loop_start()
         deadline = time.monotonic() + timeout_s
-        if not self._wait(lambda: self._connected is not None, deadline) or self._connected != 0:
-            self.close()
-            raise BrokerError("broker %s: no connection (%s)" % (
-                self.address, "no answer" if self._connected is None else refusal(self._connected)))
+        self.client = connected_client(host, port, login, timeout_s, self._on_message)
         for topic in [*topics, self._echo]:
             self.client.subscribe(topic, qos=1)
         self.client.publish(self._echo, b"", qos=1)
@@ -68,11 +102,6 @@ class BrokerLink:
             raise BrokerError("broker %s: the subscription was not confirmed in %.0f s" % (self.address, timeout_s))
         with self._changed:
             self.messages = [m for m in self.messages if m.topic != self._echo]
-
-    def _on_connect(self, client: paho.Client, userdata: object, flags: object, rc: paho.ReasonCode, props: object) -> None:
-        with self._changed:
-            self._connected = rc.value
-            self._changed.notify_all()
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         with self._changed:

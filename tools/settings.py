@@ -9,8 +9,6 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import paho.mqtt.client as paho
-
 DEFAULT_BROKER = "127.0.0.1"
 PASSWORD_ENV = "MQNODE_BROKER_PASSWORD"
 USER_ENV = "MQNODE_BROKER_USER"
@@ -63,19 +61,3 @@ def login_from(args: argparse.Namespace) -> Login:
     """--ca means TLS: a CA to check the broker with asks for a checked link, not plain MQTT."""
     return Login(args.user, os.environ.get(PASSWORD_ENV), args.tls or args.ca is not None, args.ca)
 
-
-def connect(client: paho.Client, host: str, port: int, login: Login) -> None:
-    """Log in as `login` says and connect (the CONNACK comes to on_connect)."""
-    if login.user is not None:
-        client.username_pw_set(login.user, login.password)
-    if login.tls:
-        client.tls_set(ca_certs=login.ca)
-    client.connect(host, port, keepalive=30)
-
-
-def refusal(code: int) -> str:
-    """What a refused CONNACK means, for one line (paho reports MQTT 3.1.1's codes 4 and 5 as 134
-    and 135)."""
-    if code in (4, 5, 134, 135):
-        return "refused: not authorised (give --user, and the password in $%s)" % PASSWORD_ENV
-    return "refused, code %d" % code

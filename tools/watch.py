@@ -8,15 +8,14 @@ import sys
 import time
 from typing import Callable, Optional, TextIO, Tuple
 
-import paho.mqtt.client as paho
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from mqnode_tools.broker_link import CONNECT_TIMEOUT_S, BrokerError
+from mqnode_tools.broker_link import CONNECT_TIMEOUT_S, connected_client
 from mqnode_tools.fleet import Fleet, sparkline
-from mqnode_tools.settings import Login, connect, refusal
+from mqnode_tools.settings import Login
 
 REFRESH_S = 0.25
 
@@ -26,33 +25,12 @@ class Watcher:
 
     def __init__(self, host: str, port: int, prefix: str, login: Login = Login(),
                  timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-        """Connected and subscribing, or BrokerError: a broker that refuses the login must not
-        look like a broker without nodes."""
+        """Connected and subscribing, or BrokerError."""
         self.fleet = Fleet(prefix)
         self.events: "queue.Queue[Tuple[str, bytes, float]]" = queue.Queue()
-        answers: "queue.Queue[int]" = queue.Queue()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv311)
-
-        def on_connect(c: paho.Client, u: object, f: object, rc: paho.ReasonCode, p: object) -> None:
-            if rc.value == 0:
-                c.subscribe(prefix + "/#", qos=1)
-            answers.put(rc.value)
-
-        self.client.on_connect = on_connect
-        self.client.on_message = lambda c, u, m: self.events.put((m.topic, m.payload, time.time()))
-        address = "%s:%d" % (host, port)
-        try:
-            connect(self.client, host, port, login)
-        except (OSError, ValueError) as e:  # ValueError: a CA file that is no certificate
-            raise BrokerError("broker %s: %s" % (address, e))
-        self.client.loop_start()
-        try:
-            code: Optional[int] = answers.get(timeout=timeout_s)
-        except queue.Empty:
-            code = None
-        if code != 0:
-            self.stop()
-            raise BrokerError("broker %s: no connection (%s)" % (address, "no answer" if code is None else refusal(code)))
+        self.client = connected_client(
+            host, port, login, timeout_s, lambda c, u, m: self.events.put((m.topic, m.payload, time.time())),
+            on_connected=lambda c: c.subscribe(prefix + "/#", qos=1))
 
     def drain(self, out: Optional[TextIO] = None) -> int:
         """Apply what arrived; with `out`, also write one JSON line per node event."""
