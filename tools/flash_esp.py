@@ -7,8 +7,9 @@ connection (two esptool runs would reset the chip in between, and a chip entered
 with `--before no-reset`, would not be in its bootloader for the second); and write-flash ends
 by comparing the flash's MD5 with the image's (SPI_FLASH_MD5), which is the verification.
 
-esptool runs as esptool.main(argv) runs it (its click command, in this process) with a logger of ours (esp_pylib's EspLogBase): its
-progress becomes a rich progress bar, its errors arrive as exceptions rather than text to parse.
+esptool runs as esptool.main(argv) runs it (its click command, in this process) with a logger
+of ours (esp_pylib's EspLogBase): its progress becomes a rich progress bar, its errors arrive as
+exceptions rather than text to parse.
 """
 from __future__ import annotations
 

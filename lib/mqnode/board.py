@@ -24,9 +24,10 @@ def load(name, directory):
 
     parts = []
     for key in ("sensors", "switches"):
-        if not isinstance(board.get(key, []), list):
+        listed = board.get(key, [])
+        if not isinstance(listed, list):
             raise ValueError("%s: %s: expected a list" % (path, key))
-        parts += board.get(key, [])
+        parts += listed
     for part in parts:
         name = part.get("name") if isinstance(part, dict) else None
         if not (isinstance(name, str) and valid_id(name)):

@@ -171,7 +171,8 @@ class Node:
         info = {
             "board": self.board_name, "firmware": VERSION,
             "micropython": "%d.%d.%d" % impl.version[:3] if impl.name == "micropython" else None,
-            "ip": self.ip, "free_mem": self.hw.free_mem(), "uptime_s": self._up_s + (self._up_ms + ticks_diff(ticks_ms(), self._up_at)) // 1000,
+            "ip": self.ip, "free_mem": self.hw.free_mem(),
+            "uptime_s": self._up_s + (self._up_ms + ticks_diff(ticks_ms(), self._up_at)) // 1000,
             "reset_cause": self.hw.reset_cause(), "stats": self.stats,
         }
         await self.client.publish(self.base + "/info", json.dumps(info), qos=1, retain=True)

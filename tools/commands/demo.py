@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             watcher = Watcher("127.0.0.1", broker.port, "mqnode")
             watch(watcher, args.duration, args.json, ticker(nodes))
         except KeyboardInterrupt:
-            pass
+            if watcher is None:
+                raise  # while the nodes were starting: mqnode's "interrupted", 130
         except BrokerError as e:
             print("mqnode demo: %s" % e, file=sys.stderr)
             return 1
@@ -84,9 +85,6 @@ def run(args: argparse.Namespace) -> int:
             for n in nodes:
                 n.stop()
             broker.stop()
-    if watcher is None:
-        print("mqnode: interrupted", file=sys.stderr)
-        return 130  # while the nodes were starting
     print(summary(watcher.fleet))
     seen = [n for n in watcher.fleet.nodes.values() if n.sensors]
     return 0 if len(seen) == args.nodes else 1

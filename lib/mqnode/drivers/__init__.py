@@ -22,4 +22,3 @@ def make(spec, hw):
         return module.make(spec, hw)
     except KeyError as e:  # a pin, a bus or an address the driver needs and the entry lacks
         raise ValueError("%s: no %r, which the %s driver needs" % (name, e.args[0], driver))
-
