@@ -46,6 +46,7 @@ from mqtt.packet import (  # noqa: E402
 HOST = "127.0.0.1"
 POLL_S = 0.05  # how often a blocked accept/recv looks at the stop flag and the deadlines
 RECV_CHUNK = 65536
+TRICKLE_CHUNK = 16384  # a Trickle reads this much at a time, then sleeps for its share of the rate
 DEFAULT_EXPECT_S = 5.0  # a client under test sends its next packet well within this
 DEFAULT_STALL_S = 30.0  # longer than any client timeout a test uses; EOF or stop() ends it sooner
 DEFAULT_SERVE_S = 30.0
@@ -128,6 +129,15 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Trickle:
+    """Answer nothing for up to `seconds` and read at most `rate` bytes a second meanwhile, still
+    recording what arrives: a slow link, on which a client's large send waits for room."""
+
+    rate: int
+    seconds: float = DEFAULT_STALL_S
+
+
+@dataclass(frozen=True)
 class Close:
     """Close the connection (FIN) now; the remaining steps, if any, are skipped."""
 
@@ -145,7 +155,7 @@ class Serve:
     refuse: Tuple[bytes, ...] = ()
 
 
-Step = Union[Expect, Send, Reply, Stall, Close, Serve]
+Step = Union[Expect, Send, Reply, Stall, Trickle, Close, Serve]
 
 
 # --- what a broker sends ---------------------------------------------------------------------------
@@ -202,8 +212,11 @@ class FakeBroker:
     """Listens on a free 127.0.0.1 port and plays `script`, one step list per connection."""
 
     def __init__(self, script: Sequence[Sequence[Step]], *, lifetime_s: float = DEFAULT_LIFETIME_S,
-                 accept_timeout_s: float = DEFAULT_ACCEPT_S) -> None:
+                 accept_timeout_s: float = DEFAULT_ACCEPT_S, rcvbuf: Optional[int] = None) -> None:
+        """rcvbuf: SO_RCVBUF of the accepted connections, fixed (Linux then stops growing it), so
+        that what a client can have in flight to a Trickle is bounded by its own send buffer."""
         self.script = [list(steps) for steps in script]
+        self.rcvbuf = rcvbuf
         self.lifetime_s = lifetime_s
         self.accept_timeout_s = accept_timeout_s
         self.connections: List[Connection] = []
@@ -224,6 +237,8 @@ class FakeBroker:
     def start(self) -> "FakeBroker":
         self._deadline = time.monotonic() + self.lifetime_s
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.rcvbuf is not None:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)  # accepted ones inherit it
         listener.bind((HOST, 0))
         listener.listen(8)
         listener.settimeout(POLL_S)
@@ -342,6 +357,8 @@ class FakeBroker:
                     self._send(sock, step.build(last))
                 elif isinstance(step, Stall):
                     self._stall(sock, conn, buf, step.seconds)
+                elif isinstance(step, Trickle):
+                    self._trickle(sock, conn, buf, step)
                 elif isinstance(step, Serve):
                     self._serve(sock, conn, buf, step)
                 elif isinstance(step, Close):
@@ -415,6 +432,24 @@ class FakeBroker:
             if left <= 0:
                 return
             self._read_packet(sock, conn, buf, min(left, POLL_S))
+
+    def _trickle(self, sock: socket.socket, conn: Connection, buf: bytearray, step: Trickle) -> None:
+        deadline = time.monotonic() + step.seconds
+        for _ in range(MAX_READS):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set():
+                return
+            try:
+                data = sock.recv(TRICKLE_CHUNK)
+            except socket.timeout:
+                continue
+            if not data:
+                raise _ClientClosed()
+            conn.received.extend(data)
+            buf.extend(data)
+            while self._split(conn, buf) is not None:
+                pass
+            time.sleep(min(len(data) / step.rate, left))
 
     def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, step: Serve) -> None:
         deadline = time.monotonic() + step.seconds

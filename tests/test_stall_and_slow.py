@@ -14,6 +14,7 @@ from typing import Any, Callable, List, Tuple
 import pytest
 
 from client_process import ClientProcess, RemoteError
+from fake_broker import CONNECT, PUBLISH, Expect, FakeBroker, Send, Trickle, connack
 from fault_proxy import FaultProxy
 from private_mosquitto import PrivateMosquitto
 from reliability_log import record
@@ -40,12 +41,20 @@ SLOW_CHUNK_DELAY_S = 0.02
 # Each QoS 1 flow waits out 2 delayed chunks and each QoS 2 flow 4, one after another: 25 + 25
 # each way already take about 4 s at 20 ms per chunk.
 SLOW_PER_QOS = 25
+# A resend larger than loopback's largest send buffer (tcp_wmem's 4 MiB) waits for a reader that
+# takes TRICKLE_RATE bytes a second: about 0.3 s a copy, well within RESEND_TIMEOUT_S / 2.
+RESEND_PAYLOAD = 5_000_000
+TRICKLE_RATE = 16_000_000
+TRICKLE_RCVBUF = 65536
+RESEND_TIMEOUT_S = 2
+RESEND_WAIT_S = 6.0
+MAX_CHECKS = 20_000  # check_msg() calls while waiting for the second resend (each is a round trip)
 HELD_BURST = 100  # QoS 2 messages the broker may have in flight to the node at once below
 BURST_DELIVERY_S = 3.0  
 
-def _start_node(start_client: Callable[..., ClientProcess], runtime: str, name: str, proxy: FaultProxy,
+def _start_node(start_client: Callable[..., ClientProcess], runtime: str, name: str, port: int,
                 **kwargs: Any) -> ClientProcess:
-    return start_client("%s-%s" % (name, runtime), port=proxy.port, **kwargs)
+    return start_client("%s-%s" % (name, runtime), port=port, **kwargs)
 
 
 def _timeline_after(node: ClientProcess, since_ns: int, kind: str, limit_s: float) -> List[list]:
@@ -64,7 +73,7 @@ def test_stalled_link_is_noticed_within_one_and_a_half_keepalives_and_reconnecte
 ) -> None:
     topic = b"mqnode-test/stall/" + runtime.encode()
     with FaultProxy(broker.host, broker.port) as proxy:
-        node = _start_node(start_client, runtime, "stall", proxy, keepalive=KEEPALIVE_S, timeout=2)
+        node = _start_node(start_client, runtime, "stall", proxy.port, keepalive=KEEPALIVE_S, timeout=2)
         node.connect()
         assert node.publish(topic, b"before", qos=1) is True
         node._timeline()
@@ -95,7 +104,7 @@ def test_publish_to_a_peer_that_stopped_reading_raises_instead_of_blocking(
     start_client, broker, runtime: str
 ) -> None:
     with FaultProxy(broker.host, broker.port, client_rcvbuf=PROXY_RCVBUF) as proxy:
-        node = _start_node(start_client, runtime, "unread-raise", proxy, timeout=SMALL_TIMEOUT_S, reconnect=False,
+        node = _start_node(start_client, runtime, "unread-raise", proxy.port, timeout=SMALL_TIMEOUT_S, reconnect=False,
                            heapsize=BIG_HEAP)
         node.connect()
         proxy.stall()
@@ -118,7 +127,7 @@ def test_publish_to_a_peer_that_stopped_reading_returns_false_within_its_timeout
 ) -> None:
     topic = b"mqnode-test/unread/" + runtime.encode()
     with FaultProxy(broker.host, broker.port, client_rcvbuf=PROXY_RCVBUF) as proxy:
-        node = _start_node(start_client, runtime, "unread-false", proxy, timeout=SMALL_TIMEOUT_S, heapsize=BIG_HEAP)
+        node = _start_node(start_client, runtime, "unread-false", proxy.port, timeout=SMALL_TIMEOUT_S, heapsize=BIG_HEAP)
         peer = two_way_traffic.Peer(broker.host, broker.port, "unread-peer-" + runtime)
         try:
             peer.subscribe(topic, 1)
@@ -146,11 +155,49 @@ def test_publish_to_a_peer_that_stopped_reading_returns_false_within_its_timeout
         took, SMALL_TIMEOUT_S, events)
 
 
+def test_a_resend_due_during_check_msg_goes_out_whole_over_a_slow_link(start_client, runtime: str) -> None:
+    # check_msg() has no time of its own when a resend of an unanswered message falls due in it. A
+    # send cannot stop halfway without breaking the stream, so it gets the time a slow link needs
+    # (up to timeout / 2) instead of cutting the link and starting over.
+    topic = b"mqnode-test/resend/" + runtime.encode()
+    script = [[Expect(CONNECT), Send(connack(0)), Trickle(TRICKLE_RATE, RESEND_WAIT_S * 3)]]
+    with FakeBroker(script, rcvbuf=TRICKLE_RCVBUF) as fake:
+        node = _start_node(start_client, runtime, "resend", fake.port, timeout=RESEND_TIMEOUT_S,
+                              heapsize=BIG_HEAP)
+        node.connect()
+        node._events()  # the connect
+        result, _ = node._publish_timed(topic, 1, RESEND_PAYLOAD)  # never acknowledged: resent at timeout / 2
+        events = node._events()
+        deadline = time.monotonic() + RESEND_WAIT_S
+        for _ in range(MAX_CHECKS):
+            if events or node.counters()["resends"] >= 2 or time.monotonic() > deadline:
+                break
+            node.check_msg()
+            events += node._events()
+        fake.wait_for(lambda f: len(_copies(f)) >= 3, RESEND_WAIT_S)
+        counters = node.counters()
+        events += node._events()
+        copies = _copies(fake)
+    fake.check()
+    record("link faults/resend during check_msg, slow link", runtime, resends=counters["resends"],
+           reconnects=counters["reconnects"], copies_received=len(copies))
+    assert result is False  # no PUBACK ever came
+    assert events == [] and counters["reconnects"] == 0 and len(fake.connections) == 1, (events, counters)
+    assert counters["resends"] >= 2
+    # The first copy, the resend made inside publish(), and the one made inside check_msg(), whole.
+    assert [(p.flags & 8, len(p.publish()[2])) for p in copies[:3]] == [
+        (0, RESEND_PAYLOAD), (8, RESEND_PAYLOAD), (8, RESEND_PAYLOAD)]
+
+
+def _copies(fake: FakeBroker) -> list:
+    return [p for p in fake.connections[0].packets if p.kind == PUBLISH] if fake.connections else []
+
+
 def _two_way_case(start_client: Callable[..., ClientProcess], broker: Any, runtime: str, name: str, per_qos: int,
                   fault: Callable[[FaultProxy], None]) -> Tuple[two_way_traffic.Result, List[list]]:
     root = b"mqnode-test/%s/%s" % (name.encode(), runtime.encode())
     with FaultProxy(broker.host, broker.port) as proxy:
-        node = _start_node(start_client, runtime, name, proxy)
+        node = _start_node(start_client, runtime, name, proxy.port)
         peer = two_way_traffic.Peer(broker.host, broker.port, "%s-peer-%s" % (name, runtime))
         try:
             two_way_traffic.connect_pair(node, peer, root)

@@ -244,13 +244,15 @@ class MQTTClient:
             raise reason
 
     def _flush(self, ms=None):
-        """Send what the session queued, within ms (default: timeout): a caller's deadline
-        bounds its sends too, so a peer that stopped reading cannot stretch a call past it."""
+        """Send what the session queued, within ms (default: timeout), but never less than
+        timeout / 2. A caller's deadline bounds its sends, so a peer that stopped reading cannot
+        stretch a call far past it; yet a send cannot stop halfway without breaking the stream,
+        and a resend that falls due in check_msg() (no time left) must not cut a slow link."""
         if self._store:
             self._store.sync()  # before the bytes leave: a reset must not lose them
         out = self._s.out
         if out:
-            ms = self.timeout_ms if ms is None else max(ms, 1)
+            ms = self.timeout_ms if ms is None else max(ms, self._s.retry_ms, 1)
             if self._s.passthrough:
                 self._send_pieces(ms)
             else:
