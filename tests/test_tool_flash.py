@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
+from esptool.targets import CHIP_DEFS
 
 from fake_esp_rom import FakeEspRom
 from mqnode_tools import flash_uf2
@@ -38,10 +39,13 @@ def flash(*args: str) -> int:
     return main(["flash", *args])
 
 
-def image(tmp_path: Path, size: int = 40_000, name: str = "img.bin") -> Tuple[Path, bytes]:
-    """Random bytes, then zeros (so a compressed write shrinks); never 0xE9 first, which esptool
-    would take for a bootloader header and patch."""
-    data = b"\x00" + os.urandom(size // 2) + bytes(size - size // 2 - 1)
+def image(tmp_path: Path, size: int = 40_000, name: str = "img.bin", chip: str = "esp32") -> Tuple[Path, bytes]:
+    """An ESP image header for `chip` (what mqnode checks: the magic and the chip id), then random
+    bytes and zeros (so a compressed write shrinks). No segment and no checksum, so esptool finds
+    no valid image in it to patch or to check against the chip's revision."""
+    header = struct.pack("<BBBBIBBBBHBHHIB", 0xE9, 0, 2, 0x20, 0x40080000, 0xEE, 0, 0, 0,
+                         CHIP_DEFS[chip].IMAGE_CHIP_ID, 0, 0, 0, 0, 0)
+    data = header + os.urandom(size // 2) + bytes(size - size // 2 - len(header))
     path = tmp_path / name
     path.write_bytes(data)
     return path, data
@@ -63,7 +67,7 @@ def only_line(text: str) -> str:
 def test_esp_image_is_byte_identical_at_the_boards_offset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], chip: str, board: str, offset: int
 ) -> None:
-    path, data = image(tmp_path)
+    path, data = image(tmp_path, chip=chip)
     with FakeEspRom(chip) as rom:
         status = flash("--board", board, "--port", rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY)
     out = capsys.readouterr()
@@ -101,7 +105,7 @@ def test_esp_compressed_write_and_write_flash_options_pass_through(tmp_path: Pat
 def test_esp_chip_mismatch_is_one_line_naming_both_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, _ = image(tmp_path)
+    path, _ = image(tmp_path, chip="esp32c3")  # right for the board; the board's chip is not
     with FakeEspRom("esp32") as rom:
         status = flash("--board", "esp32-c3-devkitm", "--port", rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY)
     line = only_line(capsys.readouterr().err)
@@ -109,6 +113,37 @@ def test_esp_chip_mismatch_is_one_line_naming_both_and_writes_nothing(
     assert "is an ESP32, but board esp32-c3-devkitm has an ESP32-C3" in line
     assert set(rom.flash) == {ERASED_BY_NOTHING}
     assert 0x02 not in rom.commands  # no FLASH_BEGIN
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"UF2\n" + bytes(60), "it starts with 0x55, not 0xe9"),  # a Pico's .uf2
+    (b"\x7fELF" + bytes(60), "it starts with 0x7f, not 0xe9"),
+    (b"", "it starts with nothing"),
+    (b"\xe9\x03\x02\x20", "4 bytes, shorter than its header"),
+], ids=["uf2", "elf", "empty", "short"])
+def test_esp_file_that_is_no_esp_image_is_refused_before_the_port_is_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    path = tmp_path / "fw.bin"
+    path.write_bytes(content)
+    with FakeEspRom("esp32") as rom:
+        status = flash("--board", "esp32-devkitc", "--port", rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY)
+    line = only_line(capsys.readouterr().err)
+    assert status == 2
+    assert line.startswith("mqnode flash: %s is not an ESP firmware image" % path) and says in line, line
+    assert rom.received == 0 and set(rom.flash) == {ERASED_BY_NOTHING}
+
+
+def test_esp_image_built_for_another_chip_is_refused_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = image(tmp_path, chip="esp32s3")
+    with FakeEspRom("esp32") as rom:
+        status = flash("--board", "esp32-devkitc", "--port", rom.url, "--firmware", str(path), "--no-erase", *ROM_ONLY)
+    assert status == 2
+    assert only_line(capsys.readouterr().err) == (
+        "mqnode flash: %s is built for ESP32-S3, not for this board's ESP32" % path)
+    assert rom.received == 0
 
 
 def test_esp_port_that_refuses_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ import shlex
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import click
@@ -39,6 +40,8 @@ DEFAULT_BAUD = 460800  # what MicroPython's ESP32 install instructions use
 # Options mqnode sets itself; given again after `--` they would silently win or clash.
 OWNED_OPTIONS = {"--chip", "-c", "--port", "-p", "--baud", "-b"}
 VERIFIED_LINE = "Hash of data verified."  # cmds.write_flash's line after a matching MD5
+ESP_IMAGE_MAGIC = 0xE9
+_HEADER_BYTES = 24  # the common header (8) and the extended one (16)
 
 
 class EspFlashError(Exception):
@@ -55,6 +58,36 @@ def esptool_chip(chip: str) -> str:
     if name not in CHIP_LIST:
         raise EspFlashError("chip %r is not one esptool knows (%s)" % (chip, ", ".join(CHIP_LIST)), usage=True)
     return name
+
+
+def check_image(path: Path, chip: str) -> None:
+    """Refuse, before the board is touched, a file that is no ESP image, or one built for another
+    chip. esptool writes anything it is given and only notes a file without the image magic; the
+    board then does not boot, and the reason is a firmware download gone wrong (a .uf2, an .elf, a
+    saved web page) that a header of 24 bytes shows. esptool itself checks the chip only once
+    connected (exit 1); here it is the file that is wrong (exit 2).
+
+    The header [ESP-IDF's esp_image_header_t]: byte 0 the magic 0xE9; after the 8-byte common
+    header, an extended header whose bytes 4-5 (12-13 of the file) are the chip id, 0 for ESP32.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEADER_BYTES)
+    except OSError as e:
+        raise EspFlashError("firmware file %s: %s" % (path, e.strerror or e), usage=True) from None
+    if not head or head[0] != ESP_IMAGE_MAGIC:
+        raise EspFlashError("%s is not an ESP firmware image (it starts with %s, not 0xe9): use the .bin "
+                            "from micropython.org/download for a %s board" % (
+                                path, "0x%02x" % head[0] if head else "nothing", chip_name(chip)), usage=True)
+    if len(head) < _HEADER_BYTES:
+        raise EspFlashError("%s is not an ESP firmware image: %d bytes, shorter than its header" % (path, len(head)),
+                            usage=True)
+    image_chip = head[12] | head[13] << 8
+    if image_chip != CHIP_DEFS[chip].IMAGE_CHIP_ID:
+        names = [d.CHIP_NAME for d in CHIP_DEFS.values() if getattr(d, "IMAGE_CHIP_ID", None) == image_chip]
+        raise EspFlashError("%s is built for %s, not for this board's %s" % (
+            path, names[0] if names else "an unknown chip (image chip id %d)" % image_chip, chip_name(chip)),
+            usage=True)
 
 
 def chip_name(esptool_name: str) -> str:

@@ -9,7 +9,9 @@ from pathlib import Path
 from rich.console import Console
 
 from mqnode_tools.boards import Board, BoardError, load_board
-from mqnode_tools.flash_esp import DEFAULT_BAUD, EspFlashError, EspPlan, chip_name, esptool_chip, run_esptool
+from mqnode_tools.flash_esp import (
+    DEFAULT_BAUD, EspFlashError, EspPlan, check_image, chip_name, esptool_chip, run_esptool,
+)
 from mqnode_tools.flash_uf2 import (
     DRIVE_LABEL, DRIVE_WAIT_S, Uf2Error, bootloader_command, check_drive, check_uf2, copy_to_drive,
     enter_bootloader, find_drives,
@@ -29,7 +31,8 @@ after it. The ROM loader cannot erase the whole flash (that takes esptool's flas
 
 exit status: 0 flashed (or --dry-run), 1 the board or drive failed (no answer on the port, the
 chip is not the board's, no drive, no single USB serial port for --port auto), 2 bad input
-(unknown board, missing or wrong firmware file).
+(unknown board, missing or wrong firmware file: for esptool boards, a file without the ESP image
+header, or one built for another chip).
 
 examples:
   mqnode flash --board esp32-devkitc --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.24.1.bin
@@ -84,12 +87,16 @@ def _flash_esp(board: Board, args: argparse.Namespace, console: Console) -> int:
     if args.drive is not None:
         return fail("--drive is for RP2040 boards; %s flashes through esptool" % board.name, 2)
     try:
+        chip = esptool_chip(board.chip)
+        check_image(args.firmware, chip)  # a wrong file is refused before any port is opened
+    except EspFlashError as e:
+        return fail(str(e), 2)
+    try:
         args.port = resolve(args.port or AUTO)
     except PortError as e:
         return fail("board %s flashes through esptool: %s" % (board.name, e))
     assert board.flash_offset is not None  # boards.py requires an offset for esptool boards
     try:
-        chip = esptool_chip(board.chip)
         plan = EspPlan(board.name, chip, args.port, args.baud, board.flash_offset, str(args.firmware),
                        erase=not args.no_erase, extra=args.extra)
     except EspFlashError as e:
