@@ -23,7 +23,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from mqnode_tools.board_link import BoardError, BoardLink
 from mqnode_tools.cli import main
-from test_tool_flash import no_real_drives, uf2  # noqa: F401 (fixture)
+from test_tool_flash import image, no_real_drives, uf2  # noqa: F401 (fixture)
 from virtual_board import VirtualBoard, virtual_board  # noqa: F401 (fixture)
 
 
@@ -80,8 +80,7 @@ def test_flash_to_a_port_another_program_holds_says_it_is_in_use(
 ) -> None:
     """esptool's own words ("busy or doesn't exist") leave the user to guess which."""
     name, _ = held_port
-    firmware = tmp_path / "fw.bin"
-    firmware.write_bytes(bytes(4096))
+    firmware, _ = image(tmp_path)
     assert main(["flash", "--board", "esp32-devkitc", "--port", name, "--firmware", str(firmware)]) == 1
     err = capsys.readouterr().err
     assert "mqnode flash: cannot open %s: in use by another program" % name in err, err
@@ -116,8 +115,7 @@ def test_with_no_usb_serial_port_deploy_and_flash_say_no_board_was_found(
 ) -> None:
     listing(monkeypatch, [])
     assert main(["deploy", "--board", "sim"]) == 1
-    firmware = tmp_path / "fw.bin"
-    firmware.write_bytes(bytes(4096))
+    firmware, _ = image(tmp_path)
     assert main(["flash", "--board", "esp32-devkitc", "--firmware", str(firmware)]) == 1
     err = capsys.readouterr().err
     assert "mqnode deploy: no board found: no USB serial port is there" in err, err
