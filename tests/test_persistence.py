@@ -16,6 +16,7 @@ from typing import List, Tuple
 import pytest
 
 from client_process import DriverError
+from compiled_lib import compile_lib
 from fake_broker import (
     CONNECT, PUBACK, PUBLISH, Close, Expect, FakeBroker, Reply, Send, Serve, Stall, ack, connack,
 )
@@ -27,6 +28,9 @@ SEEN_WITHIN_S = 5.0
 DELIVERY_DEADLINE_S = 5.0
 JOIN_TIMEOUT_S = 5.0
 OFFLINE_TIMEOUT_S = 1.0  # how long publish() waits for a PUBACK that cannot come
+HELD_BACK_S = 1.0  # how long a message held back is watched for, and the client serviced after
+SMALL_HEAP = "64k"
+HUGE_STORED_PAYLOAD = 48_000  # its file and its copy cannot both fit a 64 KiB heap
 Record = Tuple[int, int, int, bytes, bytes, int]  # (pid, qos, state, topic, payload, retain)
 
 
@@ -211,3 +215,79 @@ def test_messages_published_while_offline_are_in_the_store_and_survive_a_kill(
     received = subscriber.wait_messages(len(payloads), DELIVERY_DEADLINE_S)
     assert [m for _, m, _, _, _ in received] == payloads
     revived.disconnect()
+
+
+def test_a_store_that_cannot_be_written_holds_the_message_back_until_it_can(
+    start_client, runtime, topic_root: bytes, tmp_path: Path
+) -> None:
+    # A full flash, played by a directory where the store writes its next version: every save
+    # fails. The message must not leave before its record is saved (after a reset it would come
+    # back from a stale file), and must go once saving works again.
+    store = tmp_path / "store"
+    blocker = tmp_path / "store.tmp"
+    topic = topic_root + b"/unsaved"
+    subscriber = start_client()
+    subscriber.connect()
+    subscriber.subscribe(topic, qos=1)
+    blocker.mkdir()
+    node = start_client(store=str(store), timeout=OFFLINE_TIMEOUT_S, backoff=(0.05, 0.2))
+    node.connect()
+    node._events()
+    result = node.publish(topic, b"held", qos=1)
+    meanwhile = subscriber.wait_messages(1, HELD_BACK_S)
+    failures = [e for e in node._events() if e[0] == "disconnect"]
+    blocker.rmdir()
+    node._poll_for(HELD_BACK_S)  # reconnects, saves, sends
+    received = subscriber.wait_messages(1, DELIVERY_DEADLINE_S)
+    record("persistence/store_not_writable", runtime, held_back=int(not meanwhile), delivered_after=len(received))
+
+    assert result is False and meanwhile == []
+    assert failures and all("message store %s not saved" % store in e[2] for e in failures), failures
+    assert [m[1] for m in received] == [b"held"]
+    assert node.counters()["inflight"] == 0 and not store.exists()  # acknowledged: nothing left to keep
+
+
+def test_a_save_that_a_fat_rename_cut_short_is_loaded_from_its_tmp(tmp_path: Path) -> None:
+    # FAT renames over a file as remove + rename: a reset between them leaves the new file alone,
+    # under its temporary name. It holds the latest save, whole (its CRC says so).
+    store = tmp_path / "store"
+    records = [(1, 1, 0, b"t/a", b"first", 0), (2, 2, 1, b"t/b", b"second", 1)]
+    FileStore(str(store)).save(records)
+    store.rename(str(store) + ".tmp")
+    loader = FileStore(str(store))
+    assert [tuple(r) for r in loader.load()] == records and loader.problem is None
+    assert store.exists() and not Path(str(store) + ".tmp").exists()  # the rename, finished
+
+
+def test_a_lone_torn_tmp_is_a_save_cut_short_and_is_dropped_quietly(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    Path(str(store) + ".tmp").write_bytes(_valid_store_bytes(tmp_path)[:30])
+    loader = FileStore(str(store))
+    assert loader.load() == [] and loader.problem is None
+    assert not Path(str(store) + ".tmp").exists()
+
+
+def test_emptying_the_store_removes_a_stale_tmp_too(tmp_path: Path) -> None:
+    # A save whole in .tmp but never renamed (a reset between the two) is older than the file; once
+    # the store is emptied, a lone .tmp would be taken for the latest save and resent.
+    store = tmp_path / "store"
+    FileStore(str(store)).save([(1, 1, 0, b"t/a", b"first", 0)])
+    Path(str(store) + ".tmp").write_bytes(store.read_bytes())
+    FileStore(str(store)).save([])
+    assert not store.exists() and not Path(str(store) + ".tmp").exists()
+
+
+def test_a_store_too_large_for_the_heap_is_set_aside_instead_of_failing_every_boot(
+    start_client, runtime, tmp_path: Path
+) -> None:
+    if runtime != "micropython":
+        pytest.skip("a heap limit is the Unix port's -X heapsize")
+    store = tmp_path / "store"
+    FileStore(str(store)).save([(1, 1, 0, b"t/big", bytes(HUGE_STORED_PAYLOAD), 0)])
+    saved = store.read_bytes()
+    # From .mpy files, as a board holds them: a 64 KiB heap cannot compile the sources.
+    node = start_client(store=str(store), heapsize=SMALL_HEAP, extra_path=[compile_lib(tmp_path / "mpy")])
+    reports = [line for line in node.stray_output if line.startswith("mqtt:")]
+    assert len(reports) == 1 and "too large for the free memory" in reports[0], node.stray_output
+    assert Path(str(store) + ".bad").read_bytes() == saved and not store.exists()
+    assert (node.counters()["queued"], node.counters()["inflight"]) == (0, 0)

@@ -1,9 +1,11 @@
 """Unacknowledged QoS 1/2 messages kept in a file, so they survive a reset or deep sleep.
 
 The file is rewritten whole (to path + ".tmp", then renamed over the old one) whenever the set of
-unacknowledged messages changes, so a power cut leaves either the old file or the new one. A CRC32
+unacknowledged messages changes, so a power cut leaves either the old file or the new one (on FAT,
+which renames over a file in two steps, possibly the new one alone as path + ".tmp"). A CRC32
 over the content catches a torn or corrupted file: it is reported in `problem`, moved aside to
-path + ".bad", and the client starts empty instead of failing to boot.
+path + ".bad", and the client starts empty instead of failing to boot; so does a file too large
+to load in the free heap.
 
 A driver hands its Session to the store: the store puts back what a reset left in the file, and
 sync() saves the session's unacknowledged messages (its in-flight flows and the QoS 1/2 messages
@@ -45,23 +47,32 @@ class FileStore:
             print("mqtt:", self.problem)
 
     def sync(self):
-        """Save the session's unacknowledged QoS 1/2 messages, oldest first, if they changed."""
+        """Save the session's unacknowledged QoS 1/2 messages, oldest first, if they changed.
+
+        A save that fails (a full flash) raises OSError and is tried again by the next sync: the
+        driver sends nothing meanwhile, because bytes that left ahead of their record could come
+        back after a reset as a QoS 2 message the broker has already released, delivered twice.
+        """
         s = self.session
         if not s.dirty:
             return
-        s.dirty = False
         records = s.flows[:]  # save() reads the first six items of each
         for m in s.outbox.items:
             if m[2]:
                 records.append((0, m[2], _SENT, m[0], m[1], m[3]))  # pid 0: not sent yet
-        self.save(records)
+        try:
+            self.save(records)
+        except OSError as e:
+            raise OSError("message store %s not saved: %s" % (self.path, e))
+        s.dirty = False
 
     def save(self, records):
         """records: (pid, qos, state, topic, payload, retain) tuples or lists; [] deletes the file."""
+        tmp = self.path + ".tmp"
         if not records:
+            self._remove(tmp)  # first: load() would take a lone .tmp for the latest save
             self._remove(self.path)
             return
-        tmp = self.path + ".tmp"
         crc = 0
         with open(tmp, "wb") as f:
             f.write(_MAGIC)
@@ -77,20 +88,36 @@ class FileStore:
         os.rename(tmp, self.path)
 
     def load(self):
-        """The saved records, oldest first; [] (and `problem` set) if the file is damaged."""
+        """The saved records, oldest first; [] (and `problem` set) if the file is damaged or too
+        large for the heap (a boot that fails on it would fail at every boot).
+
+        With no file, a whole path + ".tmp" is the last save: FAT renames over a file in two
+        steps (remove, then rename), and a reset between them leaves only the new file. A torn
+        one is a save a reset cut short, before any of its bytes were sent: dropped quietly.
+        """
         self.problem = None
+        path = self.path
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return []  # no file: nothing was pending
-        try:
-            return _parse(data)
-        except ValueError as e:
-            self.problem = "%s: %s; its messages are skipped (kept as %s.bad)" % (self.path, e, self.path)
-            self._remove(self.path + ".bad")
-            os.rename(self.path, self.path + ".bad")
+            data = _read(path)
+            if data is None:
+                path = path + ".tmp"
+                data = _read(path)
+                if data is None:
+                    return []  # no file: nothing was pending
+            records = _parse(data)
+        except (ValueError, MemoryError) as e:
+            data = None
+            if path != self.path:
+                self._remove(path)
+                return []
+            self.problem = "%s: %s; its messages are skipped (kept as %s.bad)" % (
+                path, e if isinstance(e, ValueError) else "too large for the free memory", path)
+            self._remove(path + ".bad")
+            os.rename(path, path + ".bad")
             return []
+        if path != self.path:
+            os.rename(path, self.path)  # the rename the reset cut short
+        return records
 
     def _remove(self, path):
         try:
@@ -99,10 +126,20 @@ class FileStore:
             pass  # already gone
 
 
+def _read(path):
+    """The file's bytes, or None if there is no such file."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _parse(data):
     if len(data) < 8 or data[:4] != _MAGIC:
         raise ValueError("not a message store (%d bytes)" % len(data))
-    if crc32(data[:-4]) & 0xFFFFFFFF != struct.unpack(">I", data[-4:])[0]:
+    # A view, not a slice: a copy of the file would double what loading it needs.
+    if crc32(memoryview(data)[:-4]) & 0xFFFFFFFF != struct.unpack(">I", data[-4:])[0]:
         raise ValueError("checksum mismatch (truncated or corrupt)")
     records = []
     i = 4
