@@ -127,10 +127,15 @@ class FileStore:
 
 
 def _read(path):
-    """The file's bytes, or None if there is no such file."""
+    """The file's bytes, or None if there is no such file. Read into one buffer of the file's
+    size: if the heap has no room for it, that one allocation fails and leaves nothing behind,
+    where read() would leave the buffers it grew, and the report of the failure could then find
+    no room either."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = bytearray(os.stat(path)[6])
+            f.readinto(data)
+            return data
     except OSError:
         return None
 
@@ -152,8 +157,8 @@ def _parse(data):
         i += size
         if i + tlen + plen > end or flags & 3 not in (1, 2):
             raise ValueError("bad record at byte %d" % (i - size))
-        topic = data[i : i + tlen]
-        payload = data[i + tlen : i + tlen + plen]
+        topic = bytes(data[i : i + tlen])
+        payload = bytes(data[i + tlen : i + tlen + plen])
         i += tlen + plen
         records.append((pid, flags & 3, flags >> 2 & 3, topic, payload, flags >> 4 & 1))
     return records
