@@ -17,7 +17,9 @@ import asyncio
 from collections import namedtuple
 
 from .backoff import STABLE_MS, delay_ms
-from .compat import const, stream_flushed, stream_nodelay, stream_read, ticks_diff, ticks_ms, tidy_heap
+from .compat import (
+    const, stream_close, stream_flushed, stream_nodelay, stream_read, ticks_diff, ticks_ms, tidy_heap,
+)
 from .errors import MQTTException, MQTTTimeout, SubscribeRefused
 from .session import MAX_INFLIGHT, MAX_PACKET, QUEUE_BYTES, QUEUE_COUNT, Session
 
@@ -128,6 +130,9 @@ class Client:
         self._buf = bytearray(_READ)
         self._view = memoryview(self._buf)
         self._tasks = []
+        self._flusher = self._flush_task = None  # the stream a task drains, backed up (see _write)
+        self._flushed = asyncio.Event()  # set while there is none
+        self._flushed.set()
         self._up_since = 0
         self._closing = False
 
@@ -217,7 +222,7 @@ class Client:
                 await self._send()
             except (OSError, MQTTException):
                 pass  # already gone: closing is all that is left
-            await self._close()
+            await self._close(False)
         self._lost()
         self._wake_all(OSError("disconnected"))
 
@@ -231,26 +236,32 @@ class Client:
 
     async def _open(self):
         s = self._s
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.server, self.port, ssl=self.ssl,
-                                    server_hostname=self.server if self.ssl else None),
-            self.timeout,
-        )
-        stream_nodelay(self._writer)
+        self._dead = None
         try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self.server, self.port, ssl=self.ssl,
+                                        server_hostname=self.server if self.ssl else None),
+                self.timeout,
+            )
+            stream_nodelay(self._writer)
             s.connect(ticks_ms(), self.clean_session, self.user, self.password)
             await self._send()
             ev = None
             while ev is None:
+                if self._reader is None:  # the flusher gave the link up; _dead says why
+                    raise self._dead or OSError("connection lost")
                 n = await asyncio.wait_for(stream_read(self._reader, self._buf), self.timeout)
                 if not n:
                     raise OSError("connection closed by the broker before CONNACK")
                 s.receive_data(self._view[:n], ticks_ms())
                 ev = s.next_event()
             await self._send()  # resends, restored subscriptions and the outbox
-        except BaseException:
+        except BaseException as e:
             await self._close()
-            raise
+            if isinstance(e, asyncio.TimeoutError):  # (on MicroPython no OSError: callers expect this)
+                raise MQTTTimeout("no connection or CONNACK from %s:%d within %d s" % (
+                    self.server, self.port, self.timeout))
+            raise e
         self._up_since = ticks_ms()
         tidy_heap()  # connecting left ~4 KB of garbage around the streams that stay
         self.connected.set()
@@ -329,6 +340,8 @@ class Client:
                         self._room.set()
                 ev = s.next_event()
             await self._send()  # acknowledgements the session queued
+            # (A flusher that gave the link up left _reader None: the read fails, and _run
+            # reports the flusher's reason, _dead.)
             n = await stream_read(self._reader, self._buf)
             if not n:
                 raise OSError("connection closed by the broker")
@@ -360,21 +373,48 @@ class Client:
 
     def _write(self):
         """Hand what the session queued to the stream; None when the stream took it all, else
-        drain() within the timeout to await."""
+        an awaitable that ends once it has gone, or once the link is given up (never raising
+        for it: a flow stays in the session and goes out again after the reconnect).
+
+        One drain at a time, in a task of its own. MicroPython's Stream.drain() empties its
+        buffer only when done: a write meanwhile was lost, a second drain sent bytes twice, and
+        a drain cancelled with its caller left a part to be sent again (the broker then read
+        payload bytes as a packet and dropped the link). While the stream is backed up, new
+        packets wait in the session's out; the flusher hands them over after."""
         if self._store:
             self._store.sync()  # before the bytes leave, as MQTTClient does
-        out = self._s.out
         w = self._writer
-        if out and w:
-            if self._s.passthrough:  # large payloads, written from their own buffers
-                for piece in self._s.pieces():
+        s = self._s
+        if not self._flusher and s.out and w:
+            if s.passthrough:  # large payloads, written from their own buffers
+                for piece in s.pieces():
                     w.write(piece)
             else:
-                w.write(out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
-            out[0:] = b""
+                w.write(s.out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
+            s.out[0:] = b""
             if not stream_flushed(w):
-                return asyncio.wait_for(w.drain(), self.timeout)
-        return None
+                self._flusher = w
+                self._flushed.clear()
+                self._flush_task = asyncio.create_task(self._flush(w))  # kept: CPython's loop holds tasks weakly
+        return self._flusher and self._flushed.wait()
+
+    async def _flush(self, w):
+        """The flusher: drain w, then hand over what queued meanwhile (which may back the
+        stream up again, and start the next flusher). A broker that takes nothing for the
+        timeout is given up, as a silent one is."""
+        try:
+            await asyncio.wait_for(w.drain(), self.timeout)
+            if self._flusher is w:
+                self._flusher = None
+                self._write()
+        except Exception as e:
+            if self._writer is w:  # not closed meanwhile: the connection task reconnects
+                if isinstance(e, asyncio.TimeoutError):  # (an OSError on CPython 3.11+)
+                    e = MQTTTimeout("send: the broker took nothing for %d s" % self.timeout)
+                self._dead = e
+                await self._close()
+        if not self._flusher:
+            self._flushed.set()
 
     async def _request(self, kind, pid):
         w = self._waiters[(kind, pid)] = [asyncio.Event(), None]
@@ -389,16 +429,17 @@ class Client:
             raise w[1]
         return w[1]
 
-    async def _close(self):
+    async def _close(self, abort=True):
+        """Close the link; abort: it is given up, so what the stream still holds is dropped
+        (closing it cleanly would wait for a broker that may never read it)."""
         w = self._writer
         self._reader = self._writer = None
         self._s.connection_lost()
         if w:
-            w.close()
-            try:
-                await w.wait_closed()
-            except Exception:
-                pass  # a broken socket may fail to close cleanly; it is closed either way
+            if self._flusher is w:  # its drain ends on the closed stream; the next link starts clean
+                self._flusher = None
+                self._flushed.set()
+            await stream_close(w, abort, self.timeout)
 
     def _lost(self):
         self.connected.clear()

@@ -60,6 +60,11 @@ if MICROPYTHON:
         for (and wrapping it in wait_for would cost a task and ~1 KB of garbage per publish)."""
         return not stream.out_buf
 
+    async def stream_close(stream, abort, timeout):
+        """Close an asyncio stream. Here wait_closed() closes the socket at once (close() does
+        nothing), dropping what the stream holds: nothing to wait for, nothing to abort."""
+        await stream.wait_closed()
+
     def body_view(buf, start, end):
         """A packet's body inside the input buffer, without copying it."""
         return memoryview(buf)[start:end]
@@ -85,8 +90,8 @@ if MICROPYTHON:
 
 else:
     from .cpython import (  # the same names, for CPython: a board never loads that file
-        body_view, const, getrandbits, print_exception, release, sleep_ms, str_bytes, stream_flushed,
-        stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms, tidy_heap,
+        body_view, const, getrandbits, print_exception, release, sleep_ms, str_bytes, stream_close,
+        stream_flushed, stream_nodelay, stream_read, ticks_add, ticks_diff, ticks_ms, tidy_heap,
     )
 
 tidy_heap()

@@ -48,6 +48,22 @@ def stream_flushed(stream):
     return stream.transport.get_write_buffer_size() == 0
 
 
+async def stream_close(stream, abort, timeout):
+    """Close an asyncio stream within timeout. abort: the link is given up, so what the transport
+    holds is dropped; close() would wait for a peer that may never read it, and so would
+    wait_closed(). A clean close that does not finish in time is aborted too."""
+    import asyncio  # loaded already by the asyncio client, the only caller
+
+    if abort:
+        stream.transport.abort()
+    else:
+        stream.close()
+    try:
+        await asyncio.wait_for(stream.wait_closed(), timeout)
+    except Exception:  # a broken socket may fail to close cleanly, or take too long
+        stream.transport.abort()
+
+
 def str_bytes(s):
     return s.encode()
 

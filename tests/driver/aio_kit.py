@@ -64,6 +64,15 @@ async def settle(condition, seconds):
     return condition()
 
 
+def small_send_buffer(c, size):
+    """Shrink the send buffer of c's socket to about `size` bytes, as small as a board's (lwIP
+    keeps a few KB per connection), so that a stalled link backs the stream up at once. Linux's
+    SOL_SOCKET and SO_SNDBUF, which MicroPython's socket module does not name."""
+    w = c._writer
+    sock = w.s if hasattr(w, "s") else w.get_extra_info("socket")  # MicroPython's Stream, CPython's
+    sock.setsockopt(1, 7, size)
+
+
 async def abort(c):
     """End c's connection as a crash or a dropped link does: no DISCONNECT. Its tasks stop first,
     so it neither reconnects nor notices."""

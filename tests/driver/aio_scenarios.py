@@ -7,7 +7,9 @@
 import asyncio
 import gc
 
-from aio_kit import DELIVERY_S, abort, client, close_all, sequence_number, settle, take, within
+from aio_kit import (
+    DELIVERY_S, abort, client, close_all, sequence_number, settle, small_send_buffer, take, within,
+)
 from aio_wire import pause
 
 LINK_S = 10  # bound for a reconnect: backoff plus the keepalive that notices a silent link
@@ -443,3 +445,81 @@ async def qos0_ways(server, port, prefix, topic, count=50):
                 "gathered": gathered, "received": [m[1] for m in got]}
     finally:
         await close_all([sub, pub, keeper])
+
+
+async def backed_up_writers(server, port, prefix, topic, proxy_port, count=4, size=30000, seconds=10):
+    """A node talks to the broker through the host's fault proxy, with a send buffer as small as a
+    board's. Checkpoint "stall": the host stalls it; `count` tasks then publish `size`-byte QoS 1 messages, one after another a moment
+    apart, so each writes while the stream is still backed up with the ones before, and the
+    first is cancelled by its caller's 0.2 s deadline mid-drain. Checkpoint "resume": the host
+    lets the link flow again. Returns what each publish returned, the message numbers a
+    subscriber got, and the node's reconnects."""
+    node = client(server, proxy_port, prefix + "-node")
+    sub = client(server, port, prefix + "-sub", max_packet=size + 100)
+    results = [None] * count
+
+    async def publish(i):
+        payload = b"%04d" % i + b"." * (size - 4)
+        try:
+            results[i] = await node.publish(topic, payload, qos=1)
+        except Exception as e:  # noqa: BLE001 - reported to the host as the outcome
+            results[i] = "%s: %s" % (type(e).__name__, e)
+
+    try:
+        await sub.connect()
+        await sub.subscribe(topic, qos=1)
+        await node.connect()
+        small_send_buffer(node, 4096)
+        pause("stall")
+        try:
+            await asyncio.wait_for(node.publish(topic, b"%04d" % 0 + b"." * (size - 4), qos=1), 0.2)
+            results[0] = "not cancelled"
+        except asyncio.TimeoutError:
+            results[0] = "cancelled"  # its flow goes on: it must still arrive, once
+        tasks = []
+        for i in range(1, count):
+            tasks.append(asyncio.create_task(publish(i)))
+            await asyncio.sleep(0.05)
+        pause("resume")
+        for t in tasks:
+            await within(t, seconds)
+        got = await take(sub, count + 1, seconds=2, keep=lambda m: int(m.payload[:4]))
+        return {"results": results, "received": got, "reconnects": node.counters()["reconnects"],
+                "last_error": None if node.last_error is None else str(node.last_error)}
+    finally:
+        await close_all([node, sub])
+
+
+async def stalled_backlog(server, port, prefix, topic, proxy_port, timeout=1, size=200000, seconds=8):
+    """A node (`timeout` s, a board-sized send buffer) behind the host's fault proxy publishes a
+    `size`-byte QoS 0 message while the host has the proxy stalled (checkpoint "stall"), so the
+    stream backs up and the broker takes nothing. Then the host resumes it (checkpoint "resume").
+    Then, stalled again (checkpoint "stall again"), another such message, and disconnect() at
+    once. Returns how long the client took to give the link up, whether it reconnected, why
+    it said the link ended, and how long disconnect() took."""
+    from mqtt.compat import ticks_diff, ticks_ms
+
+    node = client(server, proxy_port, prefix + "-node", timeout=timeout, keepalive=60)
+    payload = b"." * size
+    try:
+        await node.connect()
+        small_send_buffer(node, 4096)
+        pause("stall")
+        t0 = ticks_ms()
+        published = await within(node.publish(topic, payload), seconds)
+        gave_up = await within(node.disconnected.wait(), seconds)
+        gave_up_s = ticks_diff(ticks_ms(), t0) / 1000
+        pause("resume")
+        reconnected = await within(node.connected.wait(), LINK_S)
+        why = None if node.last_error is None else "%s: %s" % (type(node.last_error).__name__, node.last_error)
+        small_send_buffer(node, 4096)
+        pause("stall again")
+        pending = asyncio.create_task(node.publish(topic, payload))  # written at once; the rest backs up
+        await asyncio.sleep(0)
+        t0 = ticks_ms()
+        disconnected = await within(node.disconnect(), seconds)
+        await within(pending, seconds)
+        return {"published": published, "gave_up": gave_up, "gave_up_s": gave_up_s, "reconnected": reconnected,
+                "why": why, "disconnected": disconnected, "disconnect_s": ticks_diff(ticks_ms(), t0) / 1000}
+    finally:
+        await close_all([node])
