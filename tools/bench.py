@@ -37,7 +37,7 @@ FULL = dict(payload=32, warm=50, warm_s=0.3, q0_n=50000, q0_s=0.5, q1_n=20000, q
             window=16, alloc_n=100, alloc_s=1.0, wake_n=20, wake_s=1.5)
 QUICK = dict(payload=32, warm=5, warm_s=0.1, q0_n=200, q0_s=0.2, q1_n=50, q1_s=0.2, pipe_n=100, pipe_s=0.2,
              window=16, alloc_n=20, alloc_s=0.3, wake_n=3, wake_s=0.3)
-FLEET_STEPS = [50, 100, 200, 500, 1000, 2000, 3000, 5000]
+FLEET_STEPS = [50, 100, 200, 500, 1000, 2000, 3000, 4000, 5000]
 STARTED = time.monotonic()
 
 

@@ -65,7 +65,7 @@ def mip_command(package: AnchorPackage, target: Path) -> List[str]:
 
 
 def _display(cmd: List[str]) -> str:
-    shown = [str(Path(c).relative_to(REPO)) if c.startswith(str(REPO)) else c for c in cmd]
+    shown = [str(Path(c).relative_to(REPO)) if Path(c).is_relative_to(REPO) else c for c in cmd]
     return " ".join(shown)
 
 

@@ -80,8 +80,10 @@ async def _heap_connected(a, port, cid, base, result):
 # --- run: blocking clients -------------------------------------------------------------------
 
 
-def rate(pub, msg, qos, n, limit_us):
-    """Messages per second over at most n publishes or limit_us, one at a time."""
+def rate(pub, msg, qos, n, limit_us, sent):
+    """Messages per second over at most n publishes or limit_us, one at a time, the clock stopped
+    once sent() says every one has gone to the socket (paho's publish() only queues a QoS 0
+    message for its network thread)."""
     i = 0
     t0 = ticks_us()
     while i < n:
@@ -89,26 +91,42 @@ def rate(pub, msg, qos, n, limit_us):
         i += 1
         if ticks_diff(ticks_us(), t0) >= limit_us:
             break
+    sent()
     return i * 1000000 / max(ticks_diff(ticks_us(), t0), 1)
 
 
+def requested():
+    """Bytes requested from the heap since start-up, counting blocks freed at once (a call's
+    frame too large for the C stack) as well as garbage; None where the port does not keep it."""
+    import micropython
+
+    return micropython.mem_total() if hasattr(micropython, "mem_total") else None
+
+
+def per_publish(before, after, i):
+    """{garbage, requested} per publish from (mem_alloc, requested()) pairs taken around i publishes."""
+    return {"garbage": (after[0] - before[0]) / i,
+            "requested": None if before[1] is None else (after[1] - before[1]) / i}
+
+
 def alloc(pub, msg, qos, n, limit_us):
-    """Bytes allocated per publish with the GC off, averaged over at most n publishes."""
+    """Heap per publish with the GC off, averaged over at most n publishes: what stays allocated
+    (garbage the GC must collect later) and all that was requested (per_publish)."""
     gc.collect()
     gc.disable()
     try:
         i = 0
         t0 = ticks_us()
-        before = gc.mem_alloc()
+        before = (gc.mem_alloc(), requested())
         while i < n:
             pub(TOPIC, msg, False, qos)
             i += 1
             if ticks_diff(ticks_us(), t0) >= limit_us:
                 break
-        after = gc.mem_alloc()
+        after = (gc.mem_alloc(), requested())
     finally:
         gc.enable()
-    return (after - before) / i
+    return per_publish(before, after, i)
 
 
 def wake(a, port, cid, msg, n, limit_us):
@@ -130,14 +148,19 @@ def job_run(a, port, cid, p):
     c = a.make(cid, port)
     a.connect(c)
     pub = c.publish
+    sent = a.sent(c)
     result = {}
     for qos in (0, 1):
-        rate(pub, msg, qos, p["warm"], p["warm_s"] * 1000000)
+        rate(pub, msg, qos, p["warm"], p["warm_s"] * 1000000, sent)
     if p["alloc"]:
-        result["alloc_q0"] = alloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q1"] = alloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
-    result["q0"] = rate(pub, msg, 0, p["q0_n"], p["q0_s"] * 1000000)
-    result["q1"] = rate(pub, msg, 1, p["q1_n"], p["q1_s"] * 1000000)
+        got = alloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q0"], result["req_q0"] = got["garbage"], got["requested"]
+        got = alloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q1"], result["req_q1"] = got["garbage"], got["requested"]
+    result["q0"] = rate(pub, msg, 0, p["q0_n"], p["q0_s"] * 1000000, sent)
+    result["q1"] = rate(pub, msg, 1, p["q1_n"], p["q1_s"] * 1000000, sent)
+    if hasattr(a, "pipelined"):  # a blocking client that can keep several QoS 1 messages in flight
+        result["pipe"] = a.pipelined(c, TOPIC, msg, p["pipe_n"], p["pipe_s"] * 1000000, p["window"])
     a.disconnect(c)
     result["wake_ms"] = wake(a, port, cid, msg, p["wake_n"], p["wake_s"] * 1000000)
     report(result)
@@ -163,16 +186,16 @@ async def aalloc(pub, msg, qos, n, limit_us):
     try:
         i = 0
         t0 = ticks_us()
-        before = gc.mem_alloc()
+        before = (gc.mem_alloc(), requested())
         while i < n:
             await pub(TOPIC, msg, qos)
             i += 1
             if ticks_diff(ticks_us(), t0) >= limit_us:
                 break
-        after = gc.mem_alloc()
+        after = (gc.mem_alloc(), requested())
     finally:
         gc.enable()
-    return (after - before) / i
+    return per_publish(before, after, i)
 
 
 async def pipelined(pub, msg, n, limit_us, window):
@@ -214,8 +237,10 @@ async def ajob_run(a, port, cid, p):
     for qos in (0, 1):
         await arate(pub, msg, qos, p["warm"], p["warm_s"] * 1000000)
     if p["alloc"]:
-        result["alloc_q0"] = await aalloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q1"] = await aalloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
+        got = await aalloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q0"], result["req_q0"] = got["garbage"], got["requested"]
+        got = await aalloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q1"], result["req_q1"] = got["garbage"], got["requested"]
     result["q0"] = await arate(pub, msg, 0, p["q0_n"], p["q0_s"] * 1000000)
     result["q1"] = await arate(pub, msg, 1, p["q1_n"], p["q1_s"] * 1000000)
     result["pipe"] = await pipelined(pub, msg, p["pipe_n"], p["pipe_s"] * 1000000, p["window"])

@@ -20,8 +20,9 @@ def run(a, job, port, cid, size, topic):
     c = a.make(cid, port, True)
     a.connect(c)
     if job == "send":
-        c.publish(TOPIC, bytes(size), False, 1)
-        ok = True
+        # umqtt returns None and raises on a failure; mqnode returns False (it keeps the message
+        # to resend after a reconnect), which is a failure here too.
+        ok = c.publish(TOPIC, bytes(size), False, 1) is not False
     else:
         got = a.receive(c, topic, WAIT_MS)
         ok = got is not None and len(got) == size
@@ -33,8 +34,7 @@ async def arun(a, job, port, cid, size, topic):
     c = a.make(cid, port, True)
     await a.connect(c)
     if job == "send":
-        await a.publisher(c)(TOPIC, bytes(size), 1)
-        ok = True
+        ok = await a.publisher(c)(TOPIC, bytes(size), 1) is not False
     else:
         got = await a.receive(c, topic, WAIT_MS)
         ok = got is not None and len(got) == size
