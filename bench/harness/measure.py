@@ -103,10 +103,10 @@ def requested():
     return micropython.mem_total() if hasattr(micropython, "mem_total") else None
 
 
-def per_publish(before, after, i):
-    """{garbage, requested} per publish from (mem_alloc, requested()) pairs taken around i publishes."""
-    return {"garbage": (after[0] - before[0]) / i,
-            "requested": None if before[1] is None else (after[1] - before[1]) / i}
+def per_publish(r0, a0, a1, r1, i):
+    """{garbage, requested} per publish from readings taken around i publishes: requested() first
+    and last, gc.mem_alloc() innermost, so that nothing the readings make is counted."""
+    return {"garbage": (a1 - a0) / i, "requested": None if r0 is None else (r1 - r0) / i}
 
 
 def alloc(pub, msg, qos, n, limit_us):
@@ -117,16 +117,18 @@ def alloc(pub, msg, qos, n, limit_us):
     try:
         i = 0
         t0 = ticks_us()
-        before = (gc.mem_alloc(), requested())
+        r0 = requested()
+        a0 = gc.mem_alloc()
         while i < n:
             pub(TOPIC, msg, False, qos)
             i += 1
             if ticks_diff(ticks_us(), t0) >= limit_us:
                 break
-        after = (gc.mem_alloc(), requested())
+        a1 = gc.mem_alloc()
+        r1 = requested()
     finally:
         gc.enable()
-    return per_publish(before, after, i)
+    return per_publish(r0, a0, a1, r1, i)
 
 
 def wake(a, port, cid, msg, n, limit_us):
@@ -186,16 +188,18 @@ async def aalloc(pub, msg, qos, n, limit_us):
     try:
         i = 0
         t0 = ticks_us()
-        before = (gc.mem_alloc(), requested())
+        r0 = requested()
+        a0 = gc.mem_alloc()
         while i < n:
             await pub(TOPIC, msg, qos)
             i += 1
             if ticks_diff(ticks_us(), t0) >= limit_us:
                 break
-        after = (gc.mem_alloc(), requested())
+        a1 = gc.mem_alloc()
+        r1 = requested()
     finally:
         gc.enable()
-    return per_publish(before, after, i)
+    return per_publish(r0, a0, a1, r1, i)
 
 
 async def pipelined(pub, msg, n, limit_us, window):
