@@ -26,7 +26,7 @@ from fake_esp_rom import FakeEspRom
 from mqnode_tools import flash_uf2
 from mqnode_tools.cli import main
 from mqnode_tools.commands import flash as flash_command
-from mqnode_tools.flash_esp import split_extra
+from mqnode_tools.flash_esp import check_image, split_extra
 
 ROM_ONLY = ["--", "--before", "no-reset", "--no-stub"]
 ONE_TRY = ["--connect-attempts", "1"]  # where nothing will answer: esptool's default is 7 tries
@@ -144,6 +144,12 @@ def test_esp_image_built_for_another_chip_is_refused_naming_both(
     assert only_line(capsys.readouterr().err) == (
         "mqnode flash: %s is built for ESP32-S3, not for this board's ESP32" % path)
     assert rom.received == 0
+
+
+def test_an_esp8266_image_has_no_chip_id_to_check(tmp_path: Path) -> None:
+    path = tmp_path / "esp8266.bin"
+    path.write_bytes(b"\xe9\x03\x00\x20" + bytes(60))  # the 8-byte header, no extended one
+    assert check_image(path, "esp8266") is None  # refused before: "built for an unknown chip"
 
 
 def test_esp_port_that_refuses_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,7 +83,8 @@ def check_image(path: Path, chip: str) -> None:
         raise EspFlashError("%s is not an ESP firmware image: %d bytes, shorter than its header" % (path, len(head)),
                             usage=True)
     image_chip = head[12] | head[13] << 8
-    if image_chip != CHIP_DEFS[chip].IMAGE_CHIP_ID:
+    expected = getattr(CHIP_DEFS[chip], "IMAGE_CHIP_ID", None)  # None: an ESP8266, no extended header
+    if expected is not None and image_chip != expected:
         names = [d.CHIP_NAME for d in CHIP_DEFS.values() if getattr(d, "IMAGE_CHIP_ID", None) == image_chip]
         raise EspFlashError("%s is built for %s, not for this board's %s" % (
             path, names[0] if names else "an unknown chip (image chip id %d)" % image_chip, chip_name(chip)),

@@ -130,7 +130,7 @@ class Client:
         self._buf = bytearray(_READ)
         self._view = memoryview(self._buf)
         self._tasks = []
-        self._flusher = self._flush_task = None  # the stream a task drains, backed up (see _write)
+        self._flusher = None  # the task draining a backed-up stream (see _write)
         self._flushed = asyncio.Event()  # set while there is none
         self._flushed.set()
         self._up_since = 0
@@ -164,23 +164,16 @@ class Client:
         coroutine, it can be awaited, passed to create_task() or gathered; unlike one, it has done
         its work before it is awaited, and it does not yield to the event loop (nor do CPython's
         write() and drain() while the socket keeps up): a task that only publishes QoS 0 lets the
-        others run when it awaits something else, or when the socket is full.
+        others run when it awaits something else, or when the socket is full: a publish made
+        while the stream is backed up waits for it (the slow path, _publish), as one made offline
+        returns False.
         """
         s = self._s
-        if qos or s.connected and len(s.flows) >= s.max_inflight:
+        if qos or not s.connected or self._flusher or len(s.flows) >= s.max_inflight:
             return self._publish(topic, payload, qos, retain)
-        sent = s.publish(ticks_ms(), topic, payload, 0, retain) is not None
-        drain = self._write()
-        if drain or not sent:
-            return self._finish(drain, sent)
+        s.publish(ticks_ms(), topic, payload, 0, retain)
+        self._write()
         return _SENT
-
-    async def _finish(self, drain, sent):
-        """The rest of a QoS 0 publish() that did not go out at once: the stream held bytes back
-        (on MicroPython only drain() writes them), or the message went to the outbox."""
-        if drain:
-            await drain
-        return sent
 
     async def _publish(self, topic, payload, qos, retain):
         s = self._s
@@ -219,9 +212,9 @@ class Client:
         if self._writer:
             self._s.disconnect()
             try:
-                await self._send()
-            except (OSError, MQTTException):
-                pass  # already gone: closing is all that is left
+                await self._send(True)
+            except Exception:
+                pass  # already gone, or a broker that reads nothing: closing is all that is left
             await self._close(False)
         self._lost()
         self._wake_all(OSError("disconnected"))
@@ -245,7 +238,7 @@ class Client:
             )
             stream_nodelay(self._writer)
             s.connect(ticks_ms(), self.clean_session, self.user, self.password)
-            await self._send()
+            await self._send(True)
             ev = None
             while ev is None:
                 if self._reader is None:  # the flusher gave the link up; _dead says why
@@ -255,7 +248,7 @@ class Client:
                     raise OSError("connection closed by the broker before CONNACK")
                 s.receive_data(self._view[:n], ticks_ms())
                 ev = s.next_event()
-            await self._send()  # resends, restored subscriptions and the outbox
+            await self._send(True)  # resends, subscriptions, the outbox
         except BaseException as e:
             await self._close()
             if isinstance(e, asyncio.TimeoutError):  # (on MicroPython no OSError: callers expect this)
@@ -339,9 +332,9 @@ class Client:
                     if kind == _PUBACK or kind == _PUBCOMP:
                         self._room.set()
                 ev = s.next_event()
-            await self._send()  # acknowledgements the session queued
-            # (A flusher that gave the link up left _reader None: the read fails, and _run
-            # reports the flusher's reason, _dead.)
+            # The acknowledgements the session queued; behind a backlog they wait for the
+            # flusher, and reading goes on meanwhile.
+            self._write()
             n = await stream_read(self._reader, self._buf)
             if not n:
                 raise OSError("connection closed by the broker")
@@ -359,28 +352,32 @@ class Client:
             else:
                 wait = s.tick(now)
                 try:
-                    await self._send()
+                    self._write()  # a ping; behind a backlog it waits, and this task does not
                 except (OSError, MQTTException):
                     pass  # the connection task handles the failure
             await asyncio.sleep((1000 if wait is None else max(wait, 10)) / 1000)
 
-    def _send(self):
-        """Write what the session queued; returns what to await: drain() within the timeout when
-        the stream held bytes back (a stalled broker), else a bare yield, as drain() gives, so a
-        loop of acknowledged requests cannot starve the reader. Not a coroutine: that would be
-        one more heap object per call."""
-        return self._write() or asyncio.sleep(0)
+    def _send(self, within=False):
+        """Write what the session queued; returns what to await: the end of the backlog when the
+        stream held bytes back (within: the timeout, TimeoutError past it; the flusher goes
+        on), else a bare yield, as drain() gives, so a loop of acknowledged requests cannot
+        starve the reader. Not a coroutine: that would be one more heap object per call."""
+        if self._write():
+            w = self._flushed.wait()
+            return asyncio.wait_for(w, self.timeout) if within else w
+        return asyncio.sleep(0)
 
     def _write(self):
-        """Hand what the session queued to the stream; None when the stream took it all, else
-        an awaitable that ends once it has gone, or once the link is given up (never raising
-        for it: a flow stays in the session and goes out again after the reconnect).
+        """Hand what the session queued to the stream; true when it waits behind a backlog.
 
         One drain at a time, in a task of its own. MicroPython's Stream.drain() empties its
         buffer only when done: a write meanwhile was lost, a second drain sent bytes twice, and
         a drain cancelled with its caller left a part to be sent again (the broker then read
         payload bytes as a packet and dropped the link). While the stream is backed up, new
-        packets wait in the session's out; the flusher hands them over after."""
+        packets wait in the session's out; the flusher hands them over after. No drain is ever
+        cancelled: on MicroPython that takes the socket out of the poll set, reader and all. A
+        broker that reads nothing is a silent broker: the keepalive task closes the link after
+        1.5 x keepalive, which ends the drain."""
         if self._store:
             self._store.sync()  # before the bytes leave, as MQTTClient does
         w = self._writer
@@ -393,24 +390,20 @@ class Client:
                 w.write(s.out)  # sent at once, or copied (CPython's transport, MicroPython's out_buf)
             s.out[0:] = b""
             if not stream_flushed(w):
-                self._flusher = w
                 self._flushed.clear()
-                self._flush_task = asyncio.create_task(self._flush(w))  # kept: CPython's loop holds tasks weakly
-        return self._flusher and self._flushed.wait()
+                self._flusher = asyncio.create_task(self._flush(w))  # kept: CPython's loop holds tasks weakly
+        return self._flusher
 
     async def _flush(self, w):
         """The flusher: drain w, then hand over what queued meanwhile (which may back the
-        stream up again, and start the next flusher). A broker that takes nothing for the
-        timeout is given up, as a silent one is."""
+        stream up again, and start the next flusher)."""
         try:
-            await asyncio.wait_for(w.drain(), self.timeout)
-            if self._flusher is w:
+            await w.drain()
+            if self._flusher and self._writer is w:  # still this link's flusher (_close resets it)
                 self._flusher = None
                 self._write()
         except Exception as e:
             if self._writer is w:  # not closed meanwhile: the connection task reconnects
-                if isinstance(e, asyncio.TimeoutError):  # (an OSError on CPython 3.11+)
-                    e = MQTTTimeout("send: the broker took nothing for %d s" % self.timeout)
                 self._dead = e
                 await self._close()
         if not self._flusher:
@@ -419,7 +412,7 @@ class Client:
     async def _request(self, kind, pid):
         w = self._waiters[(kind, pid)] = [asyncio.Event(), None]
         try:
-            await self._send()
+            await self._send(True)
             await asyncio.wait_for(w[0].wait(), self.timeout)
         except asyncio.TimeoutError:
             raise MQTTTimeout("no answer from the broker within %d s" % self.timeout)
@@ -436,7 +429,7 @@ class Client:
         self._reader = self._writer = None
         self._s.connection_lost()
         if w:
-            if self._flusher is w:  # its drain ends on the closed stream; the next link starts clean
+            if self._flusher:  # its drain ends on the closed stream; the next link starts clean
                 self._flusher = None
                 self._flushed.set()
             await stream_close(w, abort, self.timeout)

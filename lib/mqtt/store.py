@@ -107,8 +107,8 @@ class FileStore:
             records = _parse(data)
         except (ValueError, MemoryError) as e:
             data = None
-            if path != self.path:
-                self._remove(path)
+            if path != self.path and isinstance(e, ValueError):
+                self._remove(path)  # torn: a save cut short before its bytes were sent
                 return []
             self.problem = "%s: %s; its messages are skipped (kept as %s.bad)" % (
                 path, e if isinstance(e, ValueError) else "too large for the free memory", path)

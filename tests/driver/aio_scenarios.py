@@ -490,29 +490,33 @@ async def backed_up_writers(server, port, prefix, topic, proxy_port, count=4, si
         await close_all([node, sub])
 
 
-async def stalled_backlog(server, port, prefix, topic, proxy_port, timeout=1, size=200000, seconds=8):
-    """A node (`timeout` s, a board-sized send buffer) behind the host's fault proxy publishes a
-    `size`-byte QoS 0 message while the host has the proxy stalled (checkpoint "stall"), so the
-    stream backs up and the broker takes nothing. Then the host resumes it (checkpoint "resume").
-    Then, stalled again (checkpoint "stall again"), another such message, and disconnect() at
-    once. Returns how long the client took to give the link up, whether it reconnected, why
-    it said the link ended, and how long disconnect() took."""
+async def stalled_backlog(server, port, prefix, topic, proxy_port, timeout=1, keepalive=2, size=200000, seconds=8):
+    """A node (`keepalive` s, `timeout` s, a board-sized send buffer) behind the host's fault proxy
+    publishes a `size`-byte QoS 1 message while the host has the proxy stalled (checkpoint
+    "stall"), with its reader task already waiting on the socket, so the stream backs up and the
+    broker takes nothing, nor answers. Then the host resumes it (checkpoint "resume"). Then,
+    stalled again (checkpoint "stall again"), a QoS 0 message of that size, and disconnect() at
+    once. Returns how long the client took to give the link up, whether it reconnected, why it
+    said the link ended, and how long disconnect() took."""
     from mqtt.compat import ticks_diff, ticks_ms
 
-    node = client(server, proxy_port, prefix + "-node", timeout=timeout, keepalive=60)
+    node = client(server, proxy_port, prefix + "-node", timeout=timeout, keepalive=keepalive)
     payload = b"." * size
     try:
         await node.connect()
         small_send_buffer(node, 4096)
+        await asyncio.sleep(0.1)  # the reader task is waiting on the socket
         pause("stall")
         t0 = ticks_ms()
-        published = await within(node.publish(topic, payload), seconds)
+        pending = asyncio.create_task(node.publish(topic, payload, qos=1))
         gave_up = await within(node.disconnected.wait(), seconds)
         gave_up_s = ticks_diff(ticks_ms(), t0) / 1000
         pause("resume")
         reconnected = await within(node.connected.wait(), LINK_S)
+        published = await within(pending, seconds)  # resent after the reconnect
         why = None if node.last_error is None else "%s: %s" % (type(node.last_error).__name__, node.last_error)
         small_send_buffer(node, 4096)
+        await asyncio.sleep(0.1)
         pause("stall again")
         pending = asyncio.create_task(node.publish(topic, payload))  # written at once; the rest backs up
         await asyncio.sleep(0)
@@ -520,6 +524,32 @@ async def stalled_backlog(server, port, prefix, topic, proxy_port, timeout=1, si
         disconnected = await within(node.disconnect(), seconds)
         await within(pending, seconds)
         return {"published": published, "gave_up": gave_up, "gave_up_s": gave_up_s, "reconnected": reconnected,
-                "why": why, "disconnected": disconnected, "disconnect_s": ticks_diff(ticks_ms(), t0) / 1000}
+                "why": why, "disconnected": disconnected, "disconnect_s": ticks_diff(ticks_ms(), t0) / 1000,
+                "reconnects": node.counters()["reconnects"]}
     finally:
         await close_all([node])
+
+
+async def slow_link_publish(server, port, prefix, topic, proxy_port, timeout=1, size=300000, seconds=20):
+    """A node (`timeout` s, a board-sized send buffer) behind the host's fault proxy, which the
+    host slows at checkpoint "slow" so that the message takes several times `timeout` to cross,
+    publishes one `size`-byte QoS 1 message. Returns what publish() returned, the node's
+    reconnects, and the payload length a subscriber got."""
+    node = client(server, proxy_port, prefix + "-node", timeout=timeout)
+    sub = client(server, port, prefix + "-sub", max_packet=size + 100)
+    try:
+        await sub.connect()
+        await sub.subscribe(topic, qos=1)
+        await node.connect()
+        small_send_buffer(node, 4096)
+        await asyncio.sleep(0.1)
+        pause("slow")
+        result = None
+        try:
+            result = await asyncio.wait_for(node.publish(topic, b"." * size, qos=1), seconds)
+        except asyncio.TimeoutError:
+            result = "no answer within %d s" % seconds
+        got = await take(sub, 1, seconds=5, keep=lambda m: len(m.payload))
+        return {"result": result, "reconnects": node.counters()["reconnects"], "received": got}
+    finally:
+        await close_all([node, sub])
