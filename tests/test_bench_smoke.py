@@ -87,6 +87,6 @@ def test_quick_bench_run_reports_every_figure_for_mqnode(tmp_path: Path) -> None
     for column in ("connected", "delivered", "p50 ms", "p99 ms", "max ms"):
         assert NUMBER.match(fleet[0][column]), (column, fleet[0])
     # what the asyncio floor says about the CPython target (its verdict depends on the machine)
-    assert re.search(r"The asyncio floor .* reached \d+\.\d\d× paho-mqtt's QoS 1 rate one at a time: the ≥ 3× "
-                     r"target for the asyncio client is (within|beyond) what asyncio itself does on this machine. "
-                     r"mqnode.aio reached \d+% of the floor.", output.read_text()), output.read_text()[-2000:]
+    assert re.search(r"The asyncio floor .* reached \d+\.\d\d× paho-mqtt's QoS 1 rate one at a time; mqnode.aio "
+                     r"reached \d+% of it. (A client beat it, so it is no floor|The ≥ 3× target for the asyncio "
+                     r"client is (within|beyond) what this publisher does)", output.read_text()), output.read_text()[-2000:]

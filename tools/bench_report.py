@@ -179,10 +179,13 @@ def floor_note(report: Report) -> Optional[str]:
     times = next(r.target[1] for r in CPYTHON_ROWS if r.key == "q1")  # the row's own target: 3× paho
     floor = q1[FLOOR] / q1[CPYTHON_REF]
     share = q1["mqnode.aio"] / q1[FLOOR]
+    text = ("The asyncio floor (a bare publisher on asyncio's event loop, no client) reached %.2f× paho-mqtt's "
+            "QoS 1 rate one at a time; mqnode.aio reached %.0f%% of it." % (floor, 100 * share))
+    if share > 1:
+        return text + (" A client beat it, so it is no floor, and it does not show the ≥ %g× target to be out "
+                       "of asyncio's reach on this machine." % times)
     reach = "within" if floor >= times else "beyond"
-    return ("The asyncio floor (a bare publisher on asyncio's event loop, no client) reached %.2f× paho-mqtt's "
-            "QoS 1 rate one at a time: the ≥ %g× target for the asyncio client is %s what asyncio itself does on "
-            "this machine. mqnode.aio reached %.0f%% of the floor." % (floor, times, reach, 100 * share))
+    return text + " The ≥ %g× target for the asyncio client is %s what this publisher does." % (times, reach)
 
 
 def fleet_rows(report: Report) -> Tuple[List[str], List[List[str]]]:
@@ -332,10 +335,10 @@ METHOD = """\
   `publish()` calls whose oldest is waited for once 16 are open. Each loop stops at its count or
   its time limit.
 - **asyncio floor** (CPython): not a client. A hand-written publisher over an asyncio Protocol
-  whose data_received resolves the waiting publish directly, with no checks, session or reconnect:
-  the least any client does on asyncio's event loop, so no asyncio client publishes one QoS 1
-  message at a time faster on the same machine. It shows how much of a target asyncio leaves room
-  for.
+  whose data_received resolves the waiting publish directly, with no checks, session or reconnect,
+  meant as the least any client does on asyncio's event loop. mqnode.aio has beaten it since its
+  reader stopped yielding once per batch of packets, so it is a reference, not a bound; the note
+  below says which it was in this run.
 - **wake cycle**: construct a client, connect, one QoS 1 publish, disconnect. mqtt_as's connect
   includes its WiFi check, which sleeps 1 s even with `quick=True`, as it does on a board.
 - **largest payload**: under `-X heapsize=64k`, binary search over the payload size, once per

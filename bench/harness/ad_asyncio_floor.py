@@ -3,9 +3,9 @@
 The least a publisher can do on asyncio's event loop: a Protocol whose data_received resolves the
 waiting publish's future directly (no stream, no reader task), packets built by hand, no checks,
 no session, no keepalive, no reconnect. Only CONNACK and PUBACK ever come back (it subscribes to
-nothing and never pings), both 4 bytes. No asyncio client can publish one QoS 1 message at a time
-faster than this on the same machine, so this column shows how far the "3x paho" target is within
-asyncio's reach at all. CPython only: MicroPython's asyncio has no Protocol.
+nothing and never pings), both 4 bytes. It was meant as a bound no asyncio client could beat, to
+show how far the "3x paho" target is within asyncio's reach; mqnode.aio has since beaten it
+(bench/results.md), so it is a reference. CPython only: MicroPython's asyncio has no Protocol.
 """
 import asyncio
 
