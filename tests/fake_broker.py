@@ -393,15 +393,20 @@ class FakeBroker:
                 raise _Stopped()
             if time.monotonic() > deadline:
                 return None
-            try:
-                data = sock.recv(RECV_CHUNK)
-            except socket.timeout:
-                continue
-            if not data:
-                raise _ClientClosed()
-            conn.received.extend(data)
-            buf.extend(data)
+            self._receive(sock, conn, buf, RECV_CHUNK)
         return self._split(conn, buf)
+
+    def _receive(self, sock: socket.socket, conn: Connection, buf: bytearray, size: int) -> int:
+        """Up to size bytes from the client into buf (and the record); 0 when POLL_S passed first."""
+        try:
+            data = sock.recv(size)
+        except socket.timeout:
+            return 0
+        if not data:
+            raise _ClientClosed()
+        conn.received.extend(data)
+        buf.extend(data)
+        return len(data)
 
     def _split(self, conn: Connection, buf: bytearray) -> Optional[Packet]:
         """Take one whole packet off the front of buf, checked with lib/mqtt's codec."""
@@ -439,17 +444,10 @@ class FakeBroker:
             left = deadline - time.monotonic()
             if left <= 0 or self._stop.is_set():
                 return
-            try:
-                data = sock.recv(TRICKLE_CHUNK)
-            except socket.timeout:
-                continue
-            if not data:
-                raise _ClientClosed()
-            conn.received.extend(data)
-            buf.extend(data)
+            n = self._receive(sock, conn, buf, TRICKLE_CHUNK)
             while self._split(conn, buf) is not None:
                 pass
-            time.sleep(min(len(data) / step.rate, left))
+            time.sleep(min(n / step.rate, left))
 
     def _serve(self, sock: socket.socket, conn: Connection, buf: bytearray, step: Serve) -> None:
         deadline = time.monotonic() + step.seconds
