@@ -104,14 +104,14 @@ def requested():
 
 
 def per_publish(r0, a0, a1, r1, i):
-    """{garbage, requested} per publish from readings taken around i publishes: requested() first
+    """(garbage, requested) per publish from readings taken around i publishes: requested() first
     and last, gc.mem_alloc() innermost, so that nothing the readings make is counted."""
-    return {"garbage": (a1 - a0) / i, "requested": None if r0 is None else (r1 - r0) / i}
+    return (a1 - a0) / i, None if r0 is None else (r1 - r0) / i
 
 
 def alloc(pub, msg, qos, n, limit_us):
     """Heap per publish with the GC off, averaged over at most n publishes: what stays allocated
-    (garbage the GC must collect later) and all that was requested (per_publish)."""
+    (garbage the GC must collect later) and all that was requested (per_publish's pair)."""
     gc.collect()
     gc.disable()
     try:
@@ -155,10 +155,8 @@ def job_run(a, port, cid, p):
     for qos in (0, 1):
         rate(pub, msg, qos, p["warm"], p["warm_s"] * 1000000, sent)
     if p["alloc"]:
-        got = alloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q0"], result["req_q0"] = got["garbage"], got["requested"]
-        got = alloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q1"], result["req_q1"] = got["garbage"], got["requested"]
+        result["alloc_q0"], result["req_q0"] = alloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q1"], result["req_q1"] = alloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
     result["q0"] = rate(pub, msg, 0, p["q0_n"], p["q0_s"] * 1000000, sent)
     result["q1"] = rate(pub, msg, 1, p["q1_n"], p["q1_s"] * 1000000, sent)
     if hasattr(a, "pipelined"):  # a blocking client that can keep several QoS 1 messages in flight
@@ -241,10 +239,8 @@ async def ajob_run(a, port, cid, p):
     for qos in (0, 1):
         await arate(pub, msg, qos, p["warm"], p["warm_s"] * 1000000)
     if p["alloc"]:
-        got = await aalloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q0"], result["req_q0"] = got["garbage"], got["requested"]
-        got = await aalloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
-        result["alloc_q1"], result["req_q1"] = got["garbage"], got["requested"]
+        result["alloc_q0"], result["req_q0"] = await aalloc(pub, msg, 0, p["alloc_n"], p["alloc_s"] * 1000000)
+        result["alloc_q1"], result["req_q1"] = await aalloc(pub, msg, 1, p["alloc_n"], p["alloc_s"] * 1000000)
     result["q0"] = await arate(pub, msg, 0, p["q0_n"], p["q0_s"] * 1000000)
     result["q1"] = await arate(pub, msg, 1, p["q1_n"], p["q1_s"] * 1000000)
     result["pipe"] = await pipelined(pub, msg, p["pipe_n"], p["pipe_s"] * 1000000, p["window"])

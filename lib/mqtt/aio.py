@@ -399,7 +399,7 @@ class Client:
         stream up again, and start the next flusher)."""
         try:
             await w.drain()
-            if self._flusher and self._writer is w:  # still this link's flusher (_close resets it)
+            if self._writer is w:  # still this link (_close resets the flusher with it)
                 self._flusher = None
                 self._write()
         except Exception as e:

@@ -106,7 +106,7 @@ class FileStore:
                     return []  # no file: nothing was pending
             records = _parse(data)
         except (ValueError, MemoryError) as e:
-            data = None
+            data = None  # the file's buffer, freed before the report is built
             if path != self.path and isinstance(e, ValueError):
                 self._remove(path)  # torn: a save cut short before its bytes were sent
                 return []
