@@ -43,13 +43,22 @@ Message = namedtuple("Message", ("topic", "payload", "qos", "retain", "dup"))
 class _Messages:
     """The bounded incoming queue, iterated with `async for`. When full, the oldest message is
     dropped and counted (Client.counters()["dropped_in"]): a slow consumer loses the stalest
-    readings rather than stalling the connection task, which must keep acknowledging."""
+    readings rather than stalling the connection task, which must keep acknowledging.
+
+    Once nothing more can arrive the iteration ends, after what is queued: cleanly after
+    disconnect(), with the cause when the link is lost and the client will not reconnect.
+    A loop waiting on a finished client would otherwise wait forever. connect() opens it again."""
 
     def __init__(self, bound):
         self.bound = bound
         self.items = []
         self.dropped = 0
         self._ready = asyncio.Event()
+        self._end = None  # None while messages may come; then True, or the exception to raise
+
+    def end(self, why):
+        self._end = why
+        self._ready.set()
 
     def put(self, m):
         self.items.append(m)
@@ -63,6 +72,10 @@ class _Messages:
 
     async def __anext__(self):
         while not self.items:
+            if self._end is True:
+                raise StopAsyncIteration
+            if self._end is not None:
+                raise self._end
             self._ready.clear()
             await self._ready.wait()
         return self.items.pop(0)
@@ -150,6 +163,7 @@ class Client:
         connection up in the background; returns the session-present flag."""
         self._closing = False
         present = await self._open()
+        self.messages._end = None
         self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._keepalive())]
         return present
 
@@ -218,6 +232,7 @@ class Client:
             await self._close(False)
         self._lost()
         self._wake_all(OSError("disconnected"))
+        self.messages.end(True)
 
     def counters(self):
         s = self._s
@@ -281,7 +296,11 @@ class Client:
             await self._close()
             self._lost()
             if not self.reconnect or self._closing:
-                self._wake_all(self.last_error or OSError("disconnected"))
+                e = self.last_error or OSError("disconnected")
+                self._wake_all(e)
+                self.messages.end(e)
+                for t in self._tasks[1:]:
+                    t.cancel()  # the keepalive task: no link left to keep
                 return
             if ticks_diff(ticks_ms(), self._up_since) >= STABLE_MS:
                 self._attempt = 0

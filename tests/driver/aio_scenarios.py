@@ -350,6 +350,49 @@ async def disconnect_during_publish(server, port, prefix, topic, proxy_port, qos
         await close_all([node])
 
 
+async def messages_end(server, port, prefix, topic, proxy_port, seconds=2):
+    """Does `async for msg in c.messages` end when nothing more can arrive? Client "a" (direct)
+    gets one message of its own, then disconnects while a consumer waits in the loop. Client "b"
+    (reconnect=False) talks through the host's fault proxy; at checkpoint "cut" the host cuts
+    the link under a waiting consumer. Returns, for each, whether the loop ended within
+    `seconds`, what it had got and how it ended, and for "b" whether its tasks had all stopped."""
+    a = client(server, port, prefix + "-a")
+    b = client(server, proxy_port, prefix + "-b", reconnect=False, keepalive=1)
+
+    async def consume(c, out):
+        try:
+            async for m in c.messages:
+                out["got"].append(m.payload)
+                if len(out["got"]) >= MAX_MESSAGES:
+                    return
+            out["end"] = "stopped"
+        except Exception as e:
+            out["end"] = "OSError" if isinstance(e, OSError) else type(e).__name__  # CPython: a subclass
+
+    try:
+        await a.connect()
+        await a.subscribe(topic, 1)
+        out_a = {"got": [], "end": None}
+        task = asyncio.create_task(consume(a, out_a))
+        await a.publish(topic, b"before", qos=1)
+        await settle(lambda: out_a["got"], DELIVERY_S)
+        await a.disconnect()
+        out_a["ended"] = await within(task, seconds)
+
+        await b.connect()
+        tasks = list(b._tasks)
+        out_b = {"got": [], "end": None}
+        task = asyncio.create_task(consume(b, out_b))
+        await asyncio.sleep(0.05)  # the consumer waits in async for
+        pause("cut")
+        out_b["ended"] = await within(task, seconds)
+        await settle(lambda: all(t.done() for t in tasks), seconds)
+        out_b["tasks_done"] = all(t.done() for t in tasks)
+        return {"a": out_a, "b": out_b}
+    finally:
+        await close_all([a, b])
+
+
 async def link_lost(server, port, prefix, topic, proxy_port, fault, offline=3, keepalive=2):
     """A node (keepalive `keepalive`, clean_session=False) talks to the broker through the
     host's fault proxy at proxy_port; a subscriber talks to the broker directly.
