@@ -59,6 +59,7 @@ def test_clean_reconnect_sends_unconfirmed_messages_again_as_new_ones() -> None:
     assert [(kind, flags) for kind, flags, _ in resent] == [(PUBLISH, 1 << 1), (PUBLISH, 2 << 1)]
     assert [packet.decode_publish(flags, body)[0::2] for _, flags, body in resent] == [(b"a", b"1"), (b"c", b"3")]
     assert len(s.flows) == 2
+    assert list(s.taken) == [confirmed]  # the drivers report it delivered, not re-queued
 
 
 def test_reconnect_never_sends_a_subscribe_without_filters() -> None:

@@ -274,11 +274,11 @@ class Client:
         tidy_heap()  # connecting left ~4 KB of garbage around the streams that stay
         self.connected.set()
         self.disconnected.clear()
-        # A publisher whose flow the session re-queued under a new id (clean session) will never
-        # see its old id acknowledged: tell it the message went to the outbox.
+        # A publisher whose flow a clean session ended will never see its id acknowledged: tell
+        # it the message went to the outbox (re-queued under a new id), or was delivered (taken).
         for key, w in self._waiters.items():
-            if key[0] in (_PUBACK, _PUBCOMP) and s.flow(key[1]) is None:
-                w[1] = False
+            if key[0] in (_PUBACK, _PUBCOMP) and s.flow(key[1]) is None and not w[0].is_set():
+                w[1] = key[1] in s.taken
                 w[0].set()
         return ev[1]
 

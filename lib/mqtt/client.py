@@ -276,13 +276,17 @@ class MQTTClient:
             self._lose(e)
 
     def _wait(self, kind, pid):
-        """The event (kind, pid), or None if the deadline passed (reconnect on; else it raises)."""
+        """The event (kind, pid), or None if the deadline passed (reconnect on; else it raises).
+        For a publish (kind PUBACK or PUBCOMP) whose flow a clean reconnect ended: True if the
+        broker had taken it (Session.taken), else None at once (it went to the outbox)."""
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         while True:
             left = ticks_diff(deadline, ticks_ms())
             ev = self._next(max(left, 0))
             if ev is not None and ev[0] == kind and ev[1] == pid:
                 return ev
+            if kind < _SUBACK and self._s.flow(pid) is None:
+                return True if pid in self._s.taken else None
             if left <= 0:
                 if self.reconnect:
                     return None
@@ -290,21 +294,23 @@ class MQTTClient:
 
     def _next(self, ms):
         """Handle the next packet within ms (None: no limit), keeping the link alive and
-        reconnecting as needed. Returns the event, or None when the time is up."""
+        reconnecting as needed. Returns the event, or None when the time is up; after a
+        reconnect, its CONNACK's (a waiting publish may have been settled by it)."""
         deadline = None if ms is None else ticks_add(ticks_ms(), ms)
         while True:
             if self.sock is None:
                 if not (self.reconnect and self._ever_connected):
                     raise OSError("not connected")
-                if not self._try_reconnect():
-                    wait = ticks_diff(self._retry_at, ticks_ms())
-                    if deadline is not None:
-                        left = ticks_diff(deadline, ticks_ms())
-                        if left <= 0:
-                            return None
-                        wait = min(wait, left)
-                    sleep_ms(max(wait, 1))
-                    continue
+                if self._try_reconnect():
+                    return (_CONNACK, self._present)
+                wait = ticks_diff(self._retry_at, ticks_ms())
+                if deadline is not None:
+                    left = ticks_diff(deadline, ticks_ms())
+                    if left <= 0:
+                        return None
+                    wait = min(wait, left)
+                sleep_ms(max(wait, 1))
+                continue
             left = None if deadline is None else ticks_diff(deadline, ticks_ms())
             try:
                 ev = self._read_event(left)

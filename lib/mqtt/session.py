@@ -124,6 +124,9 @@ class Session:
         self.too_large = 0  # incoming PUBLISHes above max_packet, acknowledged and discarded
         self._skip = 0  # bytes of such a PUBLISH still to arrive, to be dropped as they come
         self.dirty = False  # the unacknowledged messages changed since the store last saved them
+        # Ids of QoS 2 messages the broker had taken (PUBREC) when the last clean connect() ended
+        # their flows: delivered, yet no PUBCOMP will come, so drivers report them done.
+        self.taken = ()
         self._awaiting_connack = False
         self._clean = True
         self._last_in = self._last_out = 0
@@ -154,10 +157,14 @@ class Session:
             # message the broker never confirmed is not dropped: it goes out again as a new one.
             # One it confirmed with PUBREC is the broker's now and is done.
             lost = []
+            taken = []
             for f in self.flows:
                 if f[2] == _SENT:
                     lost.append((f[3], f[4], f[1], f[5]))
+                else:
+                    taken.append(f[0])
             self.outbox.put_front(lost)
+            self.taken = taken
             self.flows = []
             self._held = set()
             self.dirty = True

@@ -393,6 +393,25 @@ async def messages_end(server, port, prefix, topic, proxy_port, seconds=2):
         await close_all([a, b])
 
 
+async def publish_across_clean_reconnect(server, port, prefix, topic, fake_port, qos=2, seconds=5):
+    """A client with a clean session publishes at `qos` to the fake broker at fake_port, whose
+    script drops the link mid-flow and takes the reconnect; then one QoS 1 message more.
+    Returns what both publishes returned (None: not within `seconds`) and the reconnect count."""
+    c = client(server, fake_port, prefix + "-node", backoff=(0.05, 0.2))
+    box = {}
+
+    async def publish(key, payload, q):
+        box[key] = await c.publish(topic, payload, qos=q)
+
+    try:
+        await c.connect()
+        await within(publish("first", b"across", qos), seconds)
+        await within(publish("after", b"after", 1), seconds)
+        return {"first": box.get("first"), "after": box.get("after"), "reconnects": c.reconnects}
+    finally:
+        await close_all([c])
+
+
 async def link_lost(server, port, prefix, topic, proxy_port, fault, offline=3, keepalive=2):
     """A node (keepalive `keepalive`, clean_session=False) talks to the broker through the
     host's fault proxy at proxy_port; a subscriber talks to the broker directly.
