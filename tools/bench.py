@@ -129,7 +129,7 @@ def run_fleet(args: argparse.Namespace, h: Harness, node: Client, broker: LocalB
     budget = args.fleet_budget or (30 if args.quick else 120)
     note = ("a node is one mqnode.aio Client (its own TCP connection and MQTT session) in a MicroPython "
             "Unix-port process holding up to {:,} of them, sending one {}-byte QoS 1 message a second for {} s; "
-            "latency is scheduled send time → PUBACK; delivery is counted by one QoS 1 subscriber; CPU is % of "
+            "latency is scheduled send time → PUBACK; delivered: the acknowledged messages one QoS 1 subscriber got, checked message by message; extra copies: duplicates QoS 1 allows; CPU is % of "
             "one core".format(NODES_PER_PROCESS, PAYLOAD, seconds))
     log("fleet: " + note)
     broker_pid = getattr(getattr(broker, "_process", None), "pid", None)  # LocalBroker keeps it private

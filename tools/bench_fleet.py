@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from mqnode_tools.bench_run import Client, Harness
 
@@ -51,42 +51,49 @@ def subscriber_kind() -> str:
 
 
 class Subscriber:
-    """Counts messages under a topic root: mosquitto_sub if installed (a C client: it costs the
-    machine least), else paho-mqtt in this process. ready() proves the subscription is in place:
-    it publishes to root/ready until the count moves, then counting restarts from zero."""
+    """Collects which fleet messages arrive under a topic root, by the (node, k) each payload starts
+    with (bench/harness/fleet_node.py), so delivery is checked message by message, and counts
+    every copy. mosquitto_sub if installed (a C client: it costs the machine least), else
+    paho-mqtt in this process. ready() proves the subscription is in place: it publishes an
+    empty message to root/ready until one arrives, then collecting restarts from nothing."""
 
     def __init__(self, port: int, root: str) -> None:
         import paho.mqtt.client as paho
 
         self.root = root
-        self._seen = 0
-        self._base = 0
+        self._seen = 0  # every message, the ready ones too
+        self.got: Set[Tuple[int, int]] = set()  # (node, k) of the fleet messages that arrived
+        self.copies = 0  # fleet messages, each copy counted (QoS 1 may deliver one twice)
         self.pid: Optional[int] = None
         self._proc: Optional[subprocess.Popen] = None
         self._sub = None
         if shutil.which("mosquitto_sub"):
             self._proc = subprocess.Popen(
-                ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", root + "/#", "-F", "."],
+                ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", root + "/#", "-F", "%p"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             self.pid = self._proc.pid
             threading.Thread(target=self._read, daemon=True).start()
         else:
             self._sub = c = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
             c.on_connect = lambda *a: c.subscribe(root + "/#", qos=1)
-            c.on_message = lambda *a: self._count()
+            c.on_message = lambda client, userdata, m: self._take(m.payload.decode("ascii", "replace"))
             c.connect("127.0.0.1", port, 60)
             c.loop_start()
         self._pub = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
         self._pub.connect("127.0.0.1", port, 60)
         self._pub.loop_start()
 
-    def _count(self) -> None:
+    def _take(self, payload: str) -> None:
         self._seen += 1
+        head = payload.split(" ", 2)
+        if len(head) == 3 and head[0].isdigit() and head[1].isdigit():
+            self.got.add((int(head[0]), int(head[1])))
+            self.copies += 1
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        for _ in self._proc.stdout:
-            self._seen += 1
+        for line in self._proc.stdout:
+            self._take(line.decode("ascii", "replace"))
 
     def ready(self, timeout_s: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -94,12 +101,9 @@ class Subscriber:
             self._pub.publish(self.root + "/ready", b"", qos=1)
             time.sleep(0.1)
         time.sleep(0.2)  # late copies of the ready messages arrive now, not during the step
-        self._base = self._seen
+        self.got = set()
+        self.copies = 0
         return self._seen > 0
-
-    @property
-    def count(self) -> int:
-        return self._seen - self._base
 
     def stop(self) -> None:
         self._pub.loop_stop()
@@ -123,7 +127,8 @@ class Step:
     connected: int = 0
     expected: int = 0
     acked: int = 0
-    delivered: int = 0
+    delivered: int = 0  # acknowledged messages that reached the subscriber, each counted once
+    duplicates: int = 0  # extra copies the subscriber got (QoS 1 allows them)
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
@@ -248,17 +253,22 @@ def send_window(step: Step, procs: List[NodeProcess], sub: Subscriber, broker_pi
 
 def judge(step: Step, results: List[dict], sub: Subscriber) -> None:
     step.acked = sum(r["acked"] for r in results)
+    acked = {(int(n), k) for r in results for n, mask in r["acked_by_node"].items()
+             for k in range(mask.bit_length()) if mask >> k & 1}
     grace = time.monotonic() + DELIVERY_GRACE_S
-    while sub.count < step.acked and time.monotonic() < grace:
+    while not acked <= sub.got and time.monotonic() < grace:
         time.sleep(0.05)
-    step.delivered = sub.count
+    missing = sorted(acked - sub.got)
+    step.delivered = len(acked) - len(missing)
+    step.duplicates = sub.copies - len(sub.got)
     lat = sorted(v for r in results for v in r["lat_us"])
     step.p50_ms, step.p99_ms = percentile(lat, 0.50), percentile(lat, 0.99)
     step.max_ms = lat[-1] / 1000 if lat else 0.0
     if step.acked < step.expected:
         step.problem = "%d of %d messages acknowledged" % (step.acked, step.expected)
-    elif step.delivered < step.acked:
-        step.problem = "%d of %d messages delivered" % (step.delivered, step.acked)
+    elif missing or len(acked) < step.acked:
+        step.problem = "%d of %d acknowledged messages delivered%s" % (
+            step.delivered, step.acked, " (first missing: node %d, message %d)" % missing[0] if missing else "")
     elif step.p99_ms >= P99_LIMIT_MS:
         step.problem = "p99 latency %.0f ms >= %.0f ms" % (step.p99_ms, P99_LIMIT_MS)
 

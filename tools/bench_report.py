@@ -189,13 +189,14 @@ def floor_note(report: Report) -> Optional[str]:
 
 
 def fleet_rows(report: Report) -> Tuple[List[str], List[List[str]]]:
-    header = ["nodes", "processes", "connected", "acked / sent on schedule", "delivered", "p50 ms", "p99 ms",
+    header = ["nodes", "processes", "connected", "acked / sent on schedule", "delivered", "extra copies", "p50 ms", "p99 ms",
               "max ms", "CPU broker", "CPU nodes", "CPU subscriber", "held"]
     rows = []
     for s in report.fleet.steps if report.fleet else []:
         cpu = ["%.0f%%" % s.cpu[k] if k in s.cpu else "—" for k in ("broker", "nodes", "subscriber")]
         rows.append(["{:,}".format(s.nodes), str(s.processes), "{:,}".format(s.connected),
-                     "{:,} / {:,}".format(s.acked, s.expected), "{:,}".format(s.delivered),
+                     "{:,} / {:,}".format(s.acked, s.expected),
+                     "{:,}".format(s.delivered), "{:,}".format(s.duplicates),
                      "%.1f" % s.p50_ms, "%.1f" % s.p99_ms, "%.1f" % s.max_ms, *cpu,
                      ("yes" if s.ok else "no: " + s.problem) + (" (2nd try; 1st: %s)" % s.first_try if s.first_try else "")])
     return header, rows

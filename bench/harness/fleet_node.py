@@ -8,8 +8,10 @@ holds nodes FIRST .. FIRST+COUNT-1 of TOTAL. It connects them all, prints `READY
 <failed> <heap bytes>`, then waits for one line `GO <seconds> <delay_ms>` on stdin. Node n sends
 at delay + (n * 1000 // TOTAL) ms + k s for k in 0 .. seconds-1, so the fleet's messages are
 spread evenly over each second, and records each message's latency from its scheduled time to
-its PUBACK (so a late wake-up of an overloaded event loop counts). Then it prints
-`DONE <json>` and exits without DISCONNECT (the process ending closes every socket).
+its PUBACK (so a late wake-up of an overloaded event loop counts). Message k of node n starts
+with b"<n> <k> ", so the bench checks delivery message by message. Then it prints `DONE <json>`
+(with acked_by_node: node -> bit mask of its acknowledged messages) and exits without DISCONNECT
+(the process ending closes every socket).
 
 Runs on boards' rules (MicroPython Unix port): no f-strings, no typing.
 """
@@ -42,8 +44,9 @@ async def connect_all(cls, port, topic_root, first, count):
     return clients, failed
 
 
-async def node(n, c, topic, payload, total, seconds, t0_ms, t0_us, stats, lat):
+async def node(n, c, topic, size, total, seconds, t0_ms, t0_us, stats, lat):
     offset = n * 1000 // total
+    acked = 0  # bit k: message k acknowledged
     for k in range(seconds):
         due = offset + k * 1000
         wait = due - ticks_diff(ticks_ms(), t0_ms)
@@ -51,17 +54,21 @@ async def node(n, c, topic, payload, total, seconds, t0_ms, t0_us, stats, lat):
             await asyncio.sleep_ms(wait) if MICROPYTHON else await asyncio.sleep(wait / 1000)
         elif -wait > LATE_GIVE_UP_MS:
             stats["gave_up"] += seconds - k
-            return
+            break
         stats["sent"] += 1
+        head = b"%d %d " % (n, k)  # which message this is, for the bench's per-message delivery check
         try:
-            ok = await c.publish(topic, payload, 1)
+            ok = await c.publish(topic, head + b"x" * (size - len(head)), 1)
         except Exception:
             ok = False
         if ok:
             stats["acked"] += 1
+            acked |= 1 << k
             lat.append(ticks_diff(ticks_us(), t0_us) - due * 1000)
         else:
             stats["errors"] += 1
+    if acked:
+        stats["acked_by_node"]["%d" % n] = acked
 
 
 async def main(argv):
@@ -74,12 +81,11 @@ async def main(argv):
     print("READY %d %d %d" % (len(clients), failed, gc.mem_alloc() if MICROPYTHON else 0))
     line = sys.stdin.readline().split()  # blocks the loop: nothing needs serving meanwhile
     seconds, delay_ms = int(line[1]), int(line[2])
-    payload = b"x" * size
-    stats = {"sent": 0, "acked": 0, "errors": 0, "gave_up": 0}
+    stats = {"sent": 0, "acked": 0, "errors": 0, "gave_up": 0, "acked_by_node": {}}
     lat = []
     t0_ms = ticks_ms() + delay_ms  # ticks_add is not needed: the Unix port's ticks do not wrap in practice
     t0_us = ticks_us() + delay_ms * 1000
-    await asyncio.gather(*[node(n, c, ("%s/%d" % (topic_root, n)).encode(), payload, total, seconds, t0_ms, t0_us,
+    await asyncio.gather(*[node(n, c, ("%s/%d" % (topic_root, n)).encode(), size, total, seconds, t0_ms, t0_us,
                                 stats, lat) for n, c in clients])
     stats["lat_us"] = lat
     print("DONE " + json.dumps(stats))
