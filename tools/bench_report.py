@@ -313,10 +313,14 @@ METHOD = """\
   process: after the import, then holding a connected client. For asyncio clients this includes
   importing asyncio (its share is the "of which asyncio" row) and the running event loop. mqtt_as
   needs `network` and `machine.unique_id`, which the Unix port lacks: stand-ins are loaded before
-  the baseline (a board has them built in). The figure includes whole blocks of MicroPython's
-  name table (qstr pools) that an import makes when the current one is full, so it depends on
-  how full the harness left it: changing the harness alone moved umqtt.robust's import from
-  6,528 to 8,512 B and umqtt.simple's from 4,832 to 4,928 B. Read differences under ~2 KB as noise.
+  the baseline (a board has them built in). MicroPython's name table (qstr pools) grows by
+  doubling, so an import may allocate a pool block of hundreds of entries, or none, depending on
+  how full the harness left the last one: raw, changing the harness alone moved umqtt.robust's
+  import from 6,528 to 8,512 B, and mqnode's import moved by 5.5 KB with names interned ahead of
+  it. So each client is charged for the names it adds (an entry: pointer, 2-byte hash, 1-byte
+  length, 11 B here, from `micropython.qstr_info()` at each point) instead of for the pool blocks;
+  the names' own bytes stay in. That holds a figure to ~160 B whatever came before it
+  (`tests/test_bench_name_table.py`).
 - **code in flash (ROMFS)**: the same heap job with the client's `.mpy` files in a ROMFS image,
   mounted at /rom before the baseline, so MicroPython runs their bytecode and strings in place, as
   from a board's flash. What remains is what the code makes: function and class objects, names,

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mqnode_tools.bench_build import HARNESS
 from mqnode_tools.paths import micropython
 
 MARKER = "BENCH "
+NAMES = "QSTR "  # measure.py's line before each qstr_info() line
+QSTR_INFO = re.compile(r"qstr pool: n_pool=\d+, n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 SMALL_HEAP = "64k"
 PAYLOAD_LIMIT = 64 * 1024  # the heap itself: no payload that large fits
 HEAP_JOB_TIMEOUT_S = 30
@@ -80,7 +83,10 @@ class Harness:
         result = self.run(client, "measure", args, timeout, romfs=romfs)
         for line in result.stdout.splitlines():
             if line.startswith(MARKER):
-                return json.loads(line[len(MARKER):])
+                found = json.loads(line[len(MARKER):])
+                if job == "heap":
+                    found["names"] = name_tables(result.stdout)
+                return found
         tail = (result.stderr.strip().splitlines() or ["exit status %d" % result.returncode])[-1]
         self.failures.append("%s (%s) %s: %s" % (client.name, client.runtime, job, tail))
         return None
@@ -90,6 +96,37 @@ class Harness:
         args = [job, str(port), "bench-probe", str(size), topic]
         result = self.run(client, "probe", args, timeout, heapsize=SMALL_HEAP)
         return result.returncode == 0 and "PROBE OK" in result.stdout
+
+
+def name_tables(stdout: str) -> Dict[str, Tuple[int, int]]:
+    """point -> (names in the table, bytes of its pool blocks), from measure.py's heap job."""
+    found: Dict[str, Tuple[int, int]] = {}
+    point = None
+    for line in stdout.splitlines():
+        if line.startswith(NAMES):
+            point = line[len(NAMES):].strip()
+            continue
+        m = QSTR_INFO.match(line)
+        if m and point:
+            found[point] = (int(m[1]), int(m[3]) - int(m[2]))  # total minus the names' own bytes
+            point = None
+    return found
+
+
+def charged(r: Dict[str, Any], point: str) -> Optional[int]:
+    """The heap job's figure at `point` with the name table charged by the names the client added
+    (an entry: a pointer, a 2-byte hash and a 1-byte length, as the Unix port builds it) instead
+    of by the pool blocks it grew: a pool grows by doubling, so one import's new block depends on
+    how full the harness left the last one (up to ~2 KB either way). The names' own bytes stay
+    in the figure. None where the job had no such point."""
+    if r.get(point) is None:
+        return None
+    tables = r["names"]
+    if "base" not in tables or point not in tables:
+        raise ValueError("heap job printed no name table at %r: %s" % (point, sorted(tables)))
+    names0, pools0 = tables["base"]
+    names, pools = tables[point]
+    return r[point] - (pools - pools0) + (names - names0) * (r["word"] + 3)
 
 
 def largest_passing(ok: Callable[[int], bool], step: int, limit: int) -> int:
@@ -144,13 +181,13 @@ def measure_reps(h: Harness, unix: List[Client], cpython: List[Client], port: in
         for c in order:
             r = h.job(c, "heap", port, "bench-%s-h%d" % (c.name, rep), timeout=HEAP_JOB_TIMEOUT_S)
             if r:
-                samples.add("unix", c.name, "heap_import", r["import"])
-                samples.add("unix", c.name, "heap_connect", r["connect"])
-                samples.add("unix", c.name, "heap_asyncio", r.get("asyncio"))
+                samples.add("unix", c.name, "heap_import", charged(r, "import"))
+                samples.add("unix", c.name, "heap_connect", charged(r, "connect"))
+                samples.add("unix", c.name, "heap_asyncio", charged(r, "asyncio"))
                 samples.modules.setdefault(c.name, r["modules"])
             r = h.job(c, "heap", port, "bench-%s-f%d" % (c.name, rep), timeout=HEAP_JOB_TIMEOUT_S, romfs=True)
             if r:
-                samples.add("unix", c.name, "heap_rom", r["connect"])
+                samples.add("unix", c.name, "heap_rom", charged(r, "connect"))
         for c in order:
             r = h.job(c, "run", port, "bench-%s-r%d" % (c.name, rep), params, timeout=run_timeout)
             for key, value in (r or {}).items():

@@ -6,6 +6,9 @@
 
 heap: gc.mem_alloc() after gc.collect(), relative to the harness alone: after the import, after
 connect (holding the connected client), and for asyncio clients the share of asyncio itself.
+      At each of those points it also prints `QSTR <point>` and micropython.qstr_info()'s line,
+      from which the host charges the client for the names it added rather than for the name
+      table's pool blocks (tools/bench_run.py, charged()).
       With an IMAGE argument the client's modules come from that ROMFS image instead (mounted at
       /rom before the baseline, so the image's own block is not counted): executed in place, as
       from a board's flash when the client is frozen into its firmware or in a ROMFS partition.
@@ -34,6 +37,14 @@ def heap_now(base):
     return gc.mem_alloc() - base
 
 
+def names(point):
+    """The name table's size now, for the host: qstr_info() prints it, and only to stdout."""
+    import micropython
+
+    print("QSTR " + point)
+    micropython.qstr_info()
+
+
 def loaded_modules():
     """name -> file of every module loaded from a .mpy (the host keeps the client's own)."""
     found = {}
@@ -49,21 +60,26 @@ def loaded_modules():
 
 def job_heap(a, port, cid):
     a.prepare()
-    result = {"asyncio": None, "import": 0, "connect": 0, "modules": None}  # made before the baseline
+    # made before the baseline; word: a pointer's bytes, for the size of a name-table entry
+    result = {"asyncio": None, "import": 0, "connect": 0, "modules": None, "word": 8 if sys.maxsize > 1 << 32 else 4}
     gc.collect()
     base = gc.mem_alloc()
+    names("base")
     if a.is_async:
         import asyncio  # its share of the asyncio client's import, reported apart
 
         result["asyncio"] = heap_now(base)
+        names("asyncio")
     a.load()
     result["import"] = heap_now(base)
+    names("import")
     if a.is_async:
         asyncio.run(_heap_connected(a, port, cid, base, result))
     else:
         c = a.make(cid, port)
         a.connect(c)
         result["connect"] = heap_now(base)
+        names("connect")
         result["modules"] = loaded_modules()
         a.disconnect(c)
     report(result)
@@ -73,6 +89,7 @@ async def _heap_connected(a, port, cid, base, result):
     c = a.make(cid, port)
     await a.connect(c)
     result["connect"] = heap_now(base)
+    names("connect")
     result["modules"] = loaded_modules()
     await a.disconnect(c)
 
@@ -272,4 +289,5 @@ def main(argv):
         job_run(a, port, cid, p)
 
 
-main(sys.argv)
+if __name__ == "__main__":  # `-m measure`; tests import names() from it
+    main(sys.argv)
