@@ -22,7 +22,9 @@ def test_async_for_ends_after_disconnect_and_after_a_lost_link_without_reconnect
         r = node.result()
 
     assert r["a"] == {"got": [b"before"], "end": "stopped", "ended": True}
+    assert r["q"] == {"got": [b"queued"], "end": "stopped", "ended": True}  # the queue first
     assert r["b"]["ended"] is True
     assert r["b"]["got"] == []
     assert r["b"]["end"] == "OSError"  # the cause: the broker closed the connection
     assert r["b"]["tasks_done"] is True
+    assert r["b"]["again"] == "stopped"  # the cause is raised once

@@ -19,6 +19,7 @@ from runtime import LIB
 if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
+from mqtt import packet  # noqa: E402
 from mqtt.errors import ConnectionRefused  # noqa: E402
 from mqtt.packet import CONNACK, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK  # noqa: E402
 from mqtt.session import Session  # noqa: E402
@@ -83,23 +84,49 @@ def test_qos2_publish_completes_after_pubrec_pubrel_pubcomp() -> None:
 
 
 def test_pubrec_is_saved_by_the_store_before_the_pubrel_leaves(tmp_path) -> None:
-    """After PUBREC the broker owns the message: a reset between PUBREL and PUBCOMP must not
-    restore it as unconfirmed, or it goes out again (as a new message on a clean session)."""
-    s = connected()
+    """After PUBREC the store records the flow as released, payload kept: a reset between PUBREL
+    and PUBCOMP then resumes with the PUBREL on a persistent session (a second PUBLISH with the
+    same id would be a new message to a broker that already released it: delivered twice). On a
+    clean session, which discards the broker's copy, it goes out again as a new message."""
+    s = connected(clean_session=False)
     store = FileStore(str(tmp_path / "mqtt.dat"), s)
     pid = s.publish(0, "t", b"m", 2)
     store.sync()
     assert [r[2] for r in store.load()] == [0]  # sent, awaiting PUBREC
     receive(s, ack(PUBREC, pid))
     store.sync()  # what a driver does before writing the PUBREL
-    assert [(r[0], r[2], r[4]) for r in store.load()] == [(pid, 1, b"")]  # released, payload gone
+    assert [(r[0], r[2], r[4]) for r in store.load()] == [(pid, 1, b"m")]  # released
 
-    after_reset = Session("node")
+    for clean in (False, True):
+        after_reset = Session("node")
+        FileStore(str(tmp_path / "mqtt.dat"), after_reset)
+        after_reset.connect(0, clean_session=clean)
+        sent(after_reset)  # the CONNECT
+        assert receive(after_reset, connack(0 if clean else 1)) == (CONNACK, 0 if clean else 1)
+        if clean:
+            (again,) = sent(after_reset)
+            assert again[0] == PUBLISH and packet.decode_publish(again[1], again[2])[0::2] == (b"t", b"m")
+        else:
+            assert sent(after_reset) == [sent_ack(PUBREL, pid)]
+
+
+def test_released_flows_are_restored_even_past_a_smaller_window(tmp_path) -> None:
+    """A store saved with two QoS 2 flows past PUBREC, restored into a session whose in-flight
+    window is 1: both come back as flows and resume with PUBREL. Before, the one past the window
+    was dropped: its message was lost whenever the PUBREL had not reached the broker."""
+    s = connected(clean_session=False)
+    store = FileStore(str(tmp_path / "mqtt.dat"), s)
+    pids = [s.publish(0, "t", b"a", 2), s.publish(0, "t", b"b", 2)]
+    for pid in pids:
+        receive(s, ack(PUBREC, pid))
+    store.sync()
+
+    after_reset = Session("node", max_inflight=1)
     FileStore(str(tmp_path / "mqtt.dat"), after_reset)
-    after_reset.connect(0)
+    after_reset.connect(0, clean_session=False)
     sent(after_reset)  # the CONNECT
-    assert receive(after_reset, connack()) == (CONNACK, 0)
-    assert sent(after_reset) == []  # nothing published again
+    assert receive(after_reset, connack(1)) == (CONNACK, 1)
+    assert sent(after_reset) == [sent_ack(PUBREL, pids[0]), sent_ack(PUBREL, pids[1])]
 
 
 def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> None:

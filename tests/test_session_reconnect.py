@@ -14,7 +14,7 @@ if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
 
 from mqtt import broker_codec, packet  # noqa: E402
-from mqtt.packet import CONNACK, PUBLISH, PUBREC, PUBREL, SUBSCRIBE, UNSUBSCRIBE  # noqa: E402
+from mqtt.packet import CONNACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBSCRIBE, UNSUBSCRIBE  # noqa: E402
 from sans_io import ack, connack, connected, publish, receive, sent, sent_ack, sent_publish, suback  # noqa: E402
 
 
@@ -42,24 +42,49 @@ def test_reconnect_resends_unacknowledged_flows_in_original_order() -> None:
     assert len(s.flows) == 4
 
 
-def test_clean_reconnect_sends_unconfirmed_messages_again_as_new_ones() -> None:
+def test_clean_reconnect_sends_every_message_in_flight_again_as_a_new_one() -> None:
     """[MQTT-3.1.2-6] CleanSession=1 drops the protocol state on both sides, so old ids mean nothing:
-    a message the broker never confirmed goes out as a new PUBLISH (new id, DUP=0), and one past
-    PUBREC is the broker's and is not sent again."""
+    every message in flight goes out as a new PUBLISH (new id, DUP=0), in order. That includes one
+    past PUBREC: mosquitto delivers a QoS 2 message at the PUBREL, and the clean session discards
+    its copy, so it may never have been delivered."""
     s = connected()
-    s.publish(0, "a", b"1", 1)
-    confirmed = s.publish(0, "b", b"2", 2)
-    s.publish(0, "c", b"3", 2)
-    receive(s, ack(PUBREC, confirmed))
+    ids = [s.publish(0, "a", b"1", 1), s.publish(0, "b", b"2", 2), s.publish(0, "c", b"3", 2)]
+    receive(s, ack(PUBREC, ids[1]))
+    sent(s)
     s.connection_lost()
     s.connect(100, clean_session=True)
     s.out[0:] = b""
     assert receive(s, connack(0, 0), now=100) == (CONNACK, 0)
     resent = sent(s)
-    assert [(kind, flags) for kind, flags, _ in resent] == [(PUBLISH, 1 << 1), (PUBLISH, 2 << 1)]
-    assert [packet.decode_publish(flags, body)[0::2] for _, flags, body in resent] == [(b"a", b"1"), (b"c", b"3")]
-    assert len(s.flows) == 2
-    assert list(s.taken) == [confirmed]  # the drivers report it delivered, not re-queued
+    assert [(kind, flags) for kind, flags, _ in resent] == [(PUBLISH, 1 << 1), (PUBLISH, 2 << 1), (PUBLISH, 2 << 1)]
+    decoded = [packet.decode_publish(flags, body) for _, flags, body in resent]
+    assert [(d[0], d[2]) for d in decoded] == [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]
+    assert not {d[1] for d in decoded} & set(ids)  # new ids
+    assert len(s.flows) == 3
+
+
+def test_a_released_qos2_flow_is_published_again_when_the_broker_lost_the_session() -> None:
+    """Persistent session asked for, none present (a broker restarted without persistence): a
+    PUBREL would release nothing there, and mosquitto delivers at the PUBREL, so the flow goes
+    back to its PUBLISH (same id, DUP=1) and completes as a new QoS 2 flow. With the session
+    present, the PUBREL goes again as before."""
+    for present in (0, 1):
+        s = connected(clean_session=False)
+        pid = s.publish(0, "t", b"payload", 2)
+        receive(s, ack(PUBREC, pid))
+        assert sent(s)[-1] == sent_ack(PUBREL, pid)
+        s.connection_lost()
+        s.connect(100, clean_session=False)
+        s.out[0:] = b""
+        assert receive(s, connack(present, 0), now=100) == (CONNACK, present)
+        if present:
+            assert sent(s) == [sent_ack(PUBREL, pid)]
+            continue
+        assert sent(s) == [sent_publish(b"t", b"payload", 2, pid, 1)]
+        assert receive(s, ack(PUBREC, pid), now=110) == (PUBREC, pid)
+        assert sent(s) == [sent_ack(PUBREL, pid)]
+        assert receive(s, ack(PUBCOMP, pid), now=120) == (PUBCOMP, pid)
+        assert s.flows == []
 
 
 def test_reconnect_never_sends_a_subscribe_without_filters() -> None:

@@ -75,7 +75,9 @@ class _Messages:
             if self._end is True:
                 raise StopAsyncIteration
             if self._end is not None:
-                raise self._end
+                why = self._end
+                self._end = True  # raised once; a loop entered again just ends
+                raise why
             self._ready.clear()
             await self._ready.wait()
         return self.items.pop(0)
@@ -232,7 +234,8 @@ class Client:
             await self._close(False)
         self._lost()
         self._wake_all(OSError("disconnected"))
-        self.messages.end(True)
+        if self.messages._end is None:  # a lost link's cause, not yet raised, is kept
+            self.messages.end(True)
 
     def counters(self):
         s = self._s
@@ -274,11 +277,11 @@ class Client:
         tidy_heap()  # connecting left ~4 KB of garbage around the streams that stay
         self.connected.set()
         self.disconnected.clear()
-        # A publisher whose flow a clean session ended will never see its id acknowledged: tell
-        # it the message went to the outbox (re-queued under a new id), or was delivered (taken).
+        # A publisher whose flow a clean session re-queued under a new id will never see its
+        # old id acknowledged: tell it the message went to the outbox.
         for key, w in self._waiters.items():
             if key[0] in (_PUBACK, _PUBCOMP) and s.flow(key[1]) is None and not w[0].is_set():
-                w[1] = key[1] in s.taken
+                w[1] = False
                 w[0].set()
         return ev[1]
 

@@ -130,8 +130,8 @@ class MQTTClient:
         self._flush_or_lose()
 
     def wait_msg(self, timeout=None):
-        """Handle one incoming packet; returns its type (PUBLISH is 3), or None if `timeout`
-        seconds passed without one. With timeout=None it waits as long as it takes, pinging as
+        """Handle one incoming packet; returns its type (PUBLISH is 3; CONNACK, 2, right after a
+        reconnect), or None if `timeout` seconds passed without one. With timeout=None it waits as long as it takes, pinging as
         keepalive requires, so a dead broker shows within 1.5 x keepalive."""
         ev = self._next(None if timeout is None else int(timeout * 1000))
         return None if ev is None else ev[0]
@@ -277,8 +277,8 @@ class MQTTClient:
 
     def _wait(self, kind, pid):
         """The event (kind, pid), or None if the deadline passed (reconnect on; else it raises).
-        For a publish (kind PUBACK or PUBCOMP) whose flow a clean reconnect ended: True if the
-        broker had taken it (Session.taken), else None at once (it went to the outbox)."""
+        None too, at once, for a publish (kind PUBACK or PUBCOMP) whose flow a clean reconnect
+        re-queued under a new id: the message goes out again, and its old id is never answered."""
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         while True:
             left = ticks_diff(deadline, ticks_ms())
@@ -286,7 +286,7 @@ class MQTTClient:
             if ev is not None and ev[0] == kind and ev[1] == pid:
                 return ev
             if kind < _SUBACK and self._s.flow(pid) is None:
-                return True if pid in self._s.taken else None
+                return None
             if left <= 0:
                 if self.reconnect:
                     return None

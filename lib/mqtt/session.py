@@ -124,9 +124,6 @@ class Session:
         self.too_large = 0  # incoming PUBLISHes above max_packet, acknowledged and discarded
         self._skip = 0  # bytes of such a PUBLISH still to arrive, to be dropped as they come
         self.dirty = False  # the unacknowledged messages changed since the store last saved them
-        # Ids of QoS 2 messages the broker had taken (PUBREC) when the last clean connect() ended
-        # their flows: delivered, yet no PUBCOMP will come, so drivers report them done.
-        self.taken = ()
         self._awaiting_connack = False
         self._clean = True
         self._last_in = self._last_out = 0
@@ -153,18 +150,15 @@ class Session:
         self._skip = 0
         self._clean = clean_session
         if clean_session and (self.flows or self._held):
-            # [MQTT-3.1.2-6]: a clean session starts with no protocol state on either side. A
-            # message the broker never confirmed is not dropped: it goes out again as a new one.
-            # One it confirmed with PUBREC is the broker's now and is done.
+            # [MQTT-3.1.2-6]: a clean session starts with no protocol state on either side. No
+            # message in flight is dropped: each goes out again as a new one. That includes one
+            # the broker answered with PUBREC: a broker may deliver it only at our PUBREL (as
+            # mosquitto does), and the clean session discards its copy, so whether it was
+            # delivered is unknown. Sent again, it arrives at least once (paho does the same).
             lost = []
-            taken = []
             for f in self.flows:
-                if f[2] == _SENT:
-                    lost.append((f[3], f[4], f[1], f[5]))
-                else:
-                    taken.append(f[0])
+                lost.append((f[3], f[4], f[1], f[5]))
             self.outbox.put_front(lost)
-            self.taken = taken
             self.flows = []
             self._held = set()
             self.dirty = True
@@ -476,8 +470,12 @@ class Session:
             self._held = set()
         now = self._last_in
         # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
-        # no session on the broker's side they still must: the message was never confirmed.
+        # no session on the broker's side they still must: the message was never confirmed. A
+        # PUBREL would then find no message to release (the broker answers PUBCOMP all the
+        # same), so a released flow goes back to its PUBLISH.
         for flow in self.flows:
+            if not present:
+                flow[2] = _SENT
             self._resend(flow, now)
         # Requests the old connection took with it unanswered go again under their own ids, so
         # whoever waits for that SUBACK or UNSUBACK gets it. If the broker has no session for us,
@@ -540,8 +538,9 @@ class Session:
             if flow is not None and flow[1] == (1 if kind == _PUBACK else 2):
                 if kind == _PUBREC:
                     if flow[2] == _SENT:
+                        # The payload stays until PUBCOMP: a broker that loses the session before
+                        # our PUBREL reaches it has not delivered the message (see _connack).
                         flow[2] = _RELEASED
-                        flow[4] = None  # the payload is no longer needed: free it now
                         flow[6] = self._last_in  # the PUBREL's retry timer starts now
                         # The store must record it before the PUBREL leaves: restored as sent,
                         # it would be published again after a reset.

@@ -39,9 +39,11 @@ class FileStore:
             return
         now = ticks_ms()
         for pid, qos, state, topic, payload, retain in self.load():
-            if pid and session.flow(pid) is None and len(session.flows) < session.max_inflight:
+            # A released QoS 2 flow stays a flow even past the window (a smaller one than when
+            # it was saved): sent as a new message, it could arrive twice.
+            if pid and session.flow(pid) is None and (state != _SENT or len(session.flows) < session.max_inflight):
                 session.flows.append([pid, qos, state, topic, payload, retain, now])
-            elif state == _SENT:
+            else:
                 session.outbox.put((topic, payload, qos, retain))
         if self.problem:
             print("mqtt:", self.problem)

@@ -352,11 +352,14 @@ async def disconnect_during_publish(server, port, prefix, topic, proxy_port, qos
 
 async def messages_end(server, port, prefix, topic, proxy_port, seconds=2):
     """Does `async for msg in c.messages` end when nothing more can arrive? Client "a" (direct)
-    gets one message of its own, then disconnects while a consumer waits in the loop. Client "b"
+    gets one message of its own, then disconnects while a consumer waits in the loop. Client
+    "q" gets one, left unread in its queue, disconnects, and only then is read. Client "b"
     (reconnect=False) talks through the host's fault proxy; at checkpoint "cut" the host cuts
-    the link under a waiting consumer. Returns, for each, whether the loop ended within
-    `seconds`, what it had got and how it ended, and for "b" whether its tasks had all stopped."""
+    the link under a waiting consumer, whose loop is then entered once more. Returns, for each,
+    whether the loop ended within `seconds`, what it had got and how it ended, and for "b"
+    whether its tasks had all stopped."""
     a = client(server, port, prefix + "-a")
+    q = client(server, port, prefix + "-q")
     b = client(server, proxy_port, prefix + "-b", reconnect=False, keepalive=1)
 
     async def consume(c, out):
@@ -379,6 +382,14 @@ async def messages_end(server, port, prefix, topic, proxy_port, seconds=2):
         await a.disconnect()
         out_a["ended"] = await within(task, seconds)
 
+        await q.connect()
+        await q.subscribe(topic + b"/q", 1)
+        await q.publish(topic + b"/q", b"queued", qos=1)
+        await settle(lambda: q.messages.items, DELIVERY_S)
+        await q.disconnect()
+        out_q = {"got": [], "end": None}
+        out_q["ended"] = await within(consume(q, out_q), seconds)
+
         await b.connect()
         tasks = list(b._tasks)
         out_b = {"got": [], "end": None}
@@ -388,9 +399,11 @@ async def messages_end(server, port, prefix, topic, proxy_port, seconds=2):
         out_b["ended"] = await within(task, seconds)
         await settle(lambda: all(t.done() for t in tasks), seconds)
         out_b["tasks_done"] = all(t.done() for t in tasks)
-        return {"a": out_a, "b": out_b}
+        again = {"got": [], "end": None}
+        out_b["again"] = await within(consume(b, again), seconds) and again["end"]
+        return {"a": out_a, "q": out_q, "b": out_b}
     finally:
-        await close_all([a, b])
+        await close_all([a, q, b])
 
 
 async def publish_across_clean_reconnect(server, port, prefix, topic, fake_port, qos=2, seconds=5):
