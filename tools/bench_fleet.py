@@ -306,7 +306,7 @@ def ramp(harness: Harness, client: Client, port: int, broker_pid: Optional[int],
             per_node_s[0] = max(per_node_s[0], step.connect_s / n)
         return step
 
-    stopped = "every step held (the largest tried)"
+    stopped = "every step held, up to the largest tried"
     for i, n in enumerate(sizes):
         if not fits(n):
             stopped = "time budget (%.0f s) reached before %d nodes" % (budget_s, n)

@@ -86,6 +86,9 @@ class Harness:
                 found = json.loads(line[len(MARKER):])
                 if job == "heap":
                     found["names"] = name_tables(result.stdout)
+                    if "base" not in found["names"]:  # a build without qstr_info()
+                        self.failures.append("%s heap: no name table figures (micropython.qstr_info)" % client.name)
+                        return None
                 return found
         tail = (result.stderr.strip().splitlines() or ["exit status %d" % result.returncode])[-1]
         self.failures.append("%s (%s) %s: %s" % (client.name, client.runtime, job, tail))
