@@ -38,6 +38,7 @@ FULL = dict(payload=32, warm=50, warm_s=0.3, q0_n=50000, q0_s=0.5, q1_n=20000, q
 QUICK = dict(payload=32, warm=5, warm_s=0.1, q0_n=200, q0_s=0.2, q1_n=50, q1_s=0.2, pipe_n=100, pipe_s=0.2,
              window=16, alloc_n=20, alloc_s=0.3, wake_n=3, wake_s=0.3)
 FLEET_STEPS = [50, 100, 200, 500, 1000, 2000, 3000, 4000, 5000]
+PAYLOAD_SEARCHES = 3  # largest-payload searches per client, at most one per repetition
 STARTED = time.monotonic()
 
 
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         log("mosquitto on 127.0.0.1:%d; %d repetition(s)" % (broker.port, reps))
         measure_reps(h, unix, cpython, broker.port, reps, params, samples, log)
         log("largest payloads under -X heapsize=64k")
-        measure_payloads(h, unix, broker.port, 1024 if args.quick else 256, samples, log)
+        measure_payloads(h, unix, broker.port, 1024 if args.quick else 256, min(reps, PAYLOAD_SEARCHES), samples, log)
         if not args.no_fleet:
             fleet, fleet_note = run_fleet(args, h, unix[1], broker)
     finally:

@@ -346,8 +346,8 @@ METHOD = """\
   below says which it was in this run.
 - **wake cycle**: construct a client, connect, one QoS 1 publish, disconnect. mqtt_as's connect
   includes its WiFi check, which sleeps 1 s even with `quick=True`, as it does on a board.
-- **largest payload**: under `-X heapsize=64k`, binary search over the payload size, once per
-  run (not a median); a run that raises MemoryError, fails (mqnode's `publish()` returning False
+- **largest payload**: under `-X heapsize=64k`, binary search over the payload size, the median
+  of three searches (fewer with fewer repetitions: one with `--quick`); a run that raises MemoryError, fails (mqnode's `publish()` returning False
   included) or times out counts as too large. Send: QoS 1 publish (the PUBACK
   proves the broker got it whole). Receive: a retained message of that size. mqnode runs with
   `max_packet` raised to 1 MiB here (its default refuses incoming packets over 16 KiB by design).
