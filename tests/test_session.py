@@ -7,7 +7,9 @@ session queued. Malformed input, timers and reconnects have files of their own
 """
 from __future__ import annotations
 
+import binascii
 import gc
+import struct
 import sys
 import tracemalloc
 import weakref
@@ -127,6 +129,40 @@ def test_released_flows_are_restored_even_past_a_smaller_window(tmp_path) -> Non
     sent(after_reset)  # the CONNECT
     assert receive(after_reset, connack(1)) == (CONNACK, 1)
     assert sent(after_reset) == [sent_ack(PUBREL, pids[0]), sent_ack(PUBREL, pids[1])]
+
+
+def _as_old_store(path) -> None:
+    """Rewrite a store file as the format before payloads were kept past PUBREC (b"MQS1")."""
+    data = b"MQS1" + path.read_bytes()[4:-4]
+    path.write_bytes(data + struct.pack(">I", binascii.crc32(data) & 0xFFFFFFFF))
+
+
+def test_a_released_flow_from_an_older_store_without_its_payload_is_never_sent_empty(tmp_path) -> None:
+    """b"MQS1" files saved a released QoS 2 flow without its payload. Restored, such a flow
+    resumes with PUBREL when the broker kept the session; without one it cannot be published
+    again (an empty PUBLISH would be a different message, and a retained one would clear the
+    topic): it is counted as dropped on a clean session, and still PUBRELed on a lost one."""
+    path = tmp_path / "mqtt.dat"
+    FileStore(str(path)).save([(7, 2, 1, b"t", b"", 1)])
+    _as_old_store(path)
+    assert FileStore(str(path)).load() == [(7, 2, 1, b"t", None, 1)]
+
+    for clean, present in ((False, 1), (False, 0), (True, 0)):
+        after_reset = Session("node")
+        FileStore(str(path), after_reset)
+        after_reset.connect(0, clean_session=clean)
+        sent(after_reset)  # the CONNECT
+        assert receive(after_reset, connack(present)) == (CONNACK, present)
+        assert sent(after_reset) == ([] if clean else [sent_ack(PUBREL, 7)])
+        assert after_reset.outbox.dropped == (1 if clean else 0)
+
+
+def test_a_flow_without_its_payload_keeps_that_mark_through_a_save(tmp_path) -> None:
+    """Saved again (b"MQS2"), a payload-less released flow stays without one: read back as an
+    empty payload, it would be published empty if the broker lost the session."""
+    path = str(tmp_path / "mqtt.dat")
+    FileStore(path).save([(7, 2, 1, b"t", None, 0), (8, 2, 1, b"t", b"", 0)])
+    assert [r[4] for r in FileStore(path).load()] == [None, b""]
 
 
 def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> None:

@@ -131,8 +131,9 @@ class MQTTClient:
 
     def wait_msg(self, timeout=None):
         """Handle one incoming packet; returns its type (PUBLISH is 3; CONNACK, 2, right after a
-        reconnect), or None if `timeout` seconds passed without one. With timeout=None it waits as long as it takes, pinging as
-        keepalive requires, so a dead broker shows within 1.5 x keepalive."""
+        reconnect), or None if `timeout` seconds passed without one. With timeout=None it waits
+        as long as it takes, pinging as keepalive requires, so a dead broker shows within 1.5 x
+        keepalive."""
         ev = self._next(None if timeout is None else int(timeout * 1000))
         return None if ev is None else ev[0]
 

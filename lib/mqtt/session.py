@@ -157,7 +157,10 @@ class Session:
             # delivered is unknown. Sent again, it arrives at least once (paho does the same).
             lost = []
             for f in self.flows:
-                lost.append((f[3], f[4], f[1], f[5]))
+                if f[4] is None:  # restored from a store that did not keep it: cannot go again
+                    self.outbox.dropped += 1
+                else:
+                    lost.append((f[3], f[4], f[1], f[5]))
             self.outbox.put_front(lost)
             self.flows = []
             self._held = set()
@@ -472,10 +475,12 @@ class Session:
         # [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go out again, oldest first. With
         # no session on the broker's side they still must: the message was never confirmed. A
         # PUBREL would then find no message to release (the broker answers PUBCOMP all the
-        # same), so a released flow goes back to its PUBLISH.
+        # same), so a released flow goes back to its PUBLISH (unless restored from an older store
+        # without its payload).
         for flow in self.flows:
-            if not present:
+            if not present and flow[2] == _RELEASED and flow[4] is not None:
                 flow[2] = _SENT
+                self.dirty = True  # saved as sent before the PUBLISH leaves
             self._resend(flow, now)
         # Requests the old connection took with it unanswered go again under their own ids, so
         # whoever waits for that SUBACK or UNSUBACK gets it. If the broker has no session for us,

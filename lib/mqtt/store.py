@@ -12,9 +12,11 @@ sync() saves the session's unacknowledged messages (its in-flight flows and the 
 in its outbox) whenever they changed, before the driver lets any bytes leave. That code lives
 here, not in session.py, so a client without a store never loads it.
 
-Format: b"MQS1", then per message: flags (qos | state << 2 | retain << 4), packet id (0 while
-queued), topic length (2 bytes), payload length (4 bytes), topic, payload; then the CRC32 of all
-that, 4 bytes big-endian.
+Format: b"MQS2", then per message: flags (qos | state << 2 | retain << 4, | 0x20 for a released
+QoS 2 flow whose payload was not kept), packet id (0 while queued), topic length (2 bytes),
+payload length (4 bytes), topic, payload; then the CRC32 of all that, 4 bytes big-endian. A
+b"MQS1" file (before mqnode kept a QoS 2 payload until PUBCOMP) is read too: its released
+flows have no payload.
 """
 import os
 import struct
@@ -22,7 +24,10 @@ from binascii import crc32
 
 from .compat import const, ticks_ms, tidy_heap
 
-_MAGIC = b"MQS1"
+_MAGIC = b"MQS2"
+_MAGIC_1 = b"MQS1"  # released flows saved without their payload
+_NO_PAYLOAD = const(0x20)  # a record's flag: a released flow whose payload was not kept
+_RELEASED = const(1)  # session.py's state of a QoS 2 flow past PUBREC
 _HEAD = ">BHHI"
 _SENT = const(0)  # session.py's state of a flow whose PUBLISH awaits PUBACK / PUBREC
 
@@ -43,7 +48,7 @@ class FileStore:
             # it was saved): sent as a new message, it could arrive twice.
             if pid and session.flow(pid) is None and (state != _SENT or len(session.flows) < session.max_inflight):
                 session.flows.append([pid, qos, state, topic, payload, retain, now])
-            else:
+            elif payload is not None:
                 session.outbox.put((topic, payload, qos, retain))
         if self.problem:
             print("mqtt:", self.problem)
@@ -81,8 +86,11 @@ class FileStore:
             crc = crc32(_MAGIC, crc)
             for r in records:
                 pid, qos, state, topic, payload, retain = r[0], r[1], r[2], r[3], r[4], r[5]
-                payload = payload or b""
-                head = struct.pack(_HEAD, qos | state << 2 | retain << 4, pid, len(topic), len(payload))
+                flags = qos | state << 2 | retain << 4
+                if payload is None:
+                    flags |= _NO_PAYLOAD
+                    payload = b""
+                head = struct.pack(_HEAD, flags, pid, len(topic), len(payload))
                 for part in (head, topic, payload):
                     f.write(part)
                     crc = crc32(part, crc)
@@ -143,8 +151,9 @@ def _read(path):
 
 
 def _parse(data):
-    if len(data) < 8 or data[:4] != _MAGIC:
+    if len(data) < 8 or data[:4] not in (_MAGIC, _MAGIC_1):
         raise ValueError("not a message store (%d bytes)" % len(data))
+    kept = data[3] != 0x31  # MQS1: a released flow's payload is not in the file
     # A view, not a slice: a copy of the file would double what loading it needs.
     if crc32(memoryview(data)[:-4]) & 0xFFFFFFFF != struct.unpack(">I", data[-4:])[0]:
         raise ValueError("checksum mismatch (truncated or corrupt)")
@@ -161,6 +170,8 @@ def _parse(data):
             raise ValueError("bad record at byte %d" % (i - size))
         topic = bytes(data[i : i + tlen])
         payload = bytes(data[i + tlen : i + tlen + plen])
+        if flags & _NO_PAYLOAD or not kept and flags >> 2 & 3 == _RELEASED:
+            payload = None
         i += tlen + plen
         records.append((pid, flags & 3, flags >> 2 & 3, topic, payload, flags >> 4 & 1))
     return records
