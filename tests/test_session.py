@@ -165,6 +165,23 @@ def test_a_flow_without_its_payload_keeps_that_mark_through_a_save(tmp_path) -> 
     assert [r[4] for r in FileStore(path).load()] == [None, b""]
 
 
+@pytest.mark.parametrize("payload", [None, 21.5, ["a"]], ids=["none", "float", "list"])
+def test_a_payload_that_is_neither_bytes_nor_str_is_refused_before_anything_changes(payload) -> None:
+    """Before, publish(topic, None, qos=1) added the flow and then failed on len(None): the flow
+    stayed, every reconnect's resend raised TypeError, and a store brought it back at every boot."""
+    s = connected(clean_session=False)
+    with pytest.raises(TypeError, match="payload must be bytes or str"):
+        s.publish(0, "t", payload, 1)
+    assert (s.flows, bytes(s.out), s.dirty) == ([], b"", False)
+
+
+def test_a_store_record_marked_without_payload_must_be_a_released_qos2_flow(tmp_path) -> None:
+    path = tmp_path / "mqtt.dat"
+    FileStore(str(path)).save([(7, 1, 0, b"t", None, 0)])  # a QoS 1 flow cannot lack its payload
+    store = FileStore(str(path))
+    assert store.load() == [] and "bad record" in store.problem
+
+
 def test_a_completed_flows_record_carries_the_next_message_and_only_that() -> None:
     """A completed flow's record is filled again by the next flow (no allocation per message):
     here a QoS 1 flow's, by a QoS 2 one whose resend after a reconnect must be its own packet,

@@ -185,6 +185,14 @@ class Session:
         topic = topic_name(topic)
         if isinstance(payload, str):
             payload = str_bytes(payload)  # payloads are binary; a str goes as its UTF-8 bytes
+        elif not (isinstance(payload, bytes) or isinstance(payload, bytearray)
+                  or isinstance(payload, memoryview)):
+            # Checked before any state changes: a flow holding None could never be sent, nor saved,
+            # and a store would bring it back at every boot. (One isinstance at a time: a tuple of
+            # types would be built on the heap for every publish.)
+            raise TypeError("payload must be bytes or str, not %s" % type(payload).__name__)
+        if len(payload) > _MAX_REMAINING - 4 - len(topic):
+            raise ValueError("payload of %d bytes: no PUBLISH holds that [MQTT-2.2.3]" % len(payload))
         if self.connected and not self.outbox.items and len(self.flows) < self.max_inflight:
             return self._send_publish(now, topic, payload, qos, retain)
         if qos or self.queue_qos0:

@@ -166,7 +166,9 @@ def _parse(data):
             raise ValueError("record header cut at byte %d" % i)
         flags, pid, tlen, plen = struct.unpack_from(_HEAD, data, i)
         i += size
-        if i + tlen + plen > end or flags & 3 not in (1, 2):
+        # QoS 1 or 2, state sent (0) or released (4), and "no payload" only on a released QoS 2 flow.
+        if (i + tlen + plen > end or flags & 3 not in (1, 2) or flags & 0xC8
+                or flags & _NO_PAYLOAD and (flags & 0x0F != 0x06 or not pid)):
             raise ValueError("bad record at byte %d" % (i - size))
         topic = bytes(data[i : i + tlen])
         payload = bytes(data[i + tlen : i + tlen + plen])
