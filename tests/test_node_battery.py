@@ -393,21 +393,21 @@ def test_a_wake_cut_short_in_discovery_announces_again_on_the_next(make_node: No
         second = fake.connections[1]
     configs = [p.publish()[0] for p in second.packets if p.kind == PUBLISH and p.publish()[0].endswith(b"/config")]
     assert SUBSCRIBE in second.kinds()
-    assert len(configs) == 3, configs  # the sim board's temperature, motion and relay
+    assert len(configs) == 2, configs  # the sim board's temperature and relay (no motion on a battery node)
 
 
 def test_a_battery_nodes_readings_expire_in_home_assistant(make_node: NodeFactory, observe: ObserverFactory) -> None:
     """A battery node disconnects cleanly: its will never fires, and its status stays "online"
     while it sleeps, or after its battery died. Its sensors' configs carry expire_after instead,
     long enough for one missed wake: wake, sleep, failed wake, doubled sleep, wake (3 x (sleep_s
-    + awake_s)). A battery wake reads no motion, so the binary sensor has none."""
+    + awake_s)). A battery wake reads no motion, so there is no binary sensor: it would stay
+    "unknown" in Home Assistant for ever."""
     node = make_node(start=False, **BATTERY)
     live = observe([config_filter(node), node.topic("info")])
     wake(node)
     live.wait(on(node.topic("info")), DELIVERY_TIMEOUT_S)  # published after discovery
     configs = {k: as_home_assistant_reads(m.payload) for k, m in configs_by_entity(live.messages(
         lambda m: m.topic.endswith("/config"))).items()}
-    assert set(configs) == {("sensor", "temperature"), ("binary_sensor", "motion"), ("switch", "relay")}
+    assert set(configs) == {("sensor", "temperature"), ("switch", "relay")}
     assert configs[("sensor", "temperature")]["expire_after"] == 3 * (SLEEP_S + AWAKE_S)
-    assert "expire_after" not in configs[("binary_sensor", "motion")]
     assert "expire_after" not in configs[("switch", "relay")]  # a switch has no such key

@@ -108,6 +108,9 @@ def test_config_topics_are_the_ones_the_node_uses(make_node: NodeFactory, observ
 
     switch = configs[("switch", "relay")]
     assert (switch.get("payload_on", "ON"), switch.get("payload_off", "OFF")) == ("ON", "OFF")
+    # Home Assistant publishes commands at this QoS (default 0, which a broker does not queue for
+    # a node that is away): 1, so commands wait for it.
+    assert switch.get("qos", 0) == 1
     mark = live.mark()
     live.publish(switch["command_topic"], "ON")
     assert live.wait(on(switch["state_topic"]), TIMEOUT_S, mark).text == "ON"

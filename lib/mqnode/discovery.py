@@ -34,10 +34,14 @@ def configs(node):
         for obj, unit, device_class in s.fields:
             yield _item(node, "sensor", obj, shared, ',"unit_of_meas":%s,"dev_cla":%s,"stat_cla":"measurement"%s'
                         % (dumps(unit), dumps(device_class), expire))
-    for b in node.binaries:
-        yield _item(node, "binary_sensor", b.name, shared, ',"dev_cla":%s' % dumps(b.device_class))
+    if not cfg["battery"]:
+        for b in node.binaries:
+            yield _item(node, "binary_sensor", b.name, shared, ',"dev_cla":%s' % dumps(b.device_class))
+    # QoS 1 for the commands Home Assistant publishes (its default is 0): a QoS 0 command sent
+    # while the node is away or asleep is not queued for it (mosquitto's queue_qos0_messages is
+    # off by default), so the persistent session would keep nothing.
     for w in node.switches:
-        yield _item(node, "switch", w.name, shared, ',"cmd_t":%s' % dumps("~/switch/%s/set" % w.name))
+        yield _item(node, "switch", w.name, shared, ',"cmd_t":%s,"qos":1' % dumps("~/switch/%s/set" % w.name))
 
 
 def _item(node, component, obj, shared, extra):
