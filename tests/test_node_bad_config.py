@@ -46,6 +46,10 @@ CASES = {
     "empty_host": ('{"broker": {"host": ""}}', None, "config.json", ["broker.host", "expected a non-empty string"]),
     "empty_ssid": ('{"broker": {"host": "127.0.0.1"}, "wifi": {"ssid": ""}}', None, "config.json",
                    ["wifi.ssid", "expected a non-empty string"]),
+    # Every real board's only network is WiFi: without an SSID the node used to run, fail every
+    # connect and reboot every reboot_after_s, never saying why.
+    "no_ssid_on_a_wifi_board": ('{"broker": {"host": "127.0.0.1"}, "board": "esp32-devkitc"}', None, "config.json",
+                                ["wifi.ssid", "required on esp32-devkitc (esp32)"]),
     "ca_without_tls": ('{"broker": {"host": "127.0.0.1", "ca": "ca.der"}}', None, "config.json",
                        ["broker.ca", "needs broker.tls true"]),
     # JSON's 1e400 is infinity; a board's tick differences stop at 6.2 days, so a day is the limit.

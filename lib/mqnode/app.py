@@ -70,6 +70,11 @@ def _settings(config_path, secrets_path, boards_dir):
     try:
         cfg = config.load(config_path, secrets_path)
         spec = board.load(cfg["board"], boards_dir)
+        if not cfg["wifi.ssid"] and spec["chip"] != "sim":
+            # Every board here reaches the broker over WiFi only: without it the node would log
+            # connection errors and reboot every reboot_after_s, never saying why.
+            raise ValueError("config.json: wifi.ssid: required on %s (%s): its only network is WiFi"
+                             % (cfg["board"], spec["chip"]))
         hw = board.hardware_for(spec)
     finally:
         release("mqnode.config")

@@ -55,7 +55,7 @@ SCHEMA = {
     "broker.user": (str, None, None),
     "broker.tls": (bool, False, None),
     "broker.ca": (str, None, _filled),  # CA certificate file (DER) to verify the broker with
-    "wifi.ssid": (str, None, _filled),  # None: no WiFi to join (a wired board; the sim joins anyway)
+    "wifi.ssid": (str, None, _filled),  # required on a real board (app.py); the sim joins without
     "telemetry_s": (float, 60, _seconds),  # a number: 0.5 is fine for a simulated node
     "keepalive_s": (int, 30, _port),  # 1..65535, as MQTT's field holds it
     "discovery": (bool, True, None),

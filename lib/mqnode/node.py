@@ -101,9 +101,7 @@ class Node:
         self.hw.reset()
 
     async def join_wifi(self):
-        if not self.cfg["wifi.ssid"] and self.hw.CHIP != "sim":
-            return  # no WiFi configured: a wired board (the simulated one always joins)
-        self._joining = True
+        self._joining = True  # (wifi.ssid is required on every board but the simulated one, which joins anyway)
         delay = 1
         while True:
             try:
@@ -199,7 +197,7 @@ class Node:
         for s in self.sensors:
             try:
                 values = await s.read()
-            except OSError as e:
+            except Exception as e:  # OSError from the bus; anything else from a driver must not stop the node
                 self.stats["sensor_errors"] += 1
                 log("sensor %s: %s" % (s.fields[0][0], e))
                 if s not in self._failing:
