@@ -61,10 +61,13 @@ def wake(node: NodeProcess) -> int:
     return int(last.split()[1])
 
 
-def announced_before(node: NodeProcess) -> None:
-    """RTC memory as an earlier wake left it once its subscription and discovery had gone: with
-    the session present, a wake then does neither (scripted brokers need not expect them)."""
-    node.rtc_file.write_text('{"announced": true}')
+def announced_before(node: NodeProcess, broker: Broker, port: int) -> None:
+    """RTC memory as an earlier wake leaves it once its subscription and discovery have gone (one
+    wake against the session's mosquitto): with the session present, a wake then does neither
+    (scripted brokers need not expect them). Then the node is pointed at `port`."""
+    point_at(node, broker.port)
+    assert wake(node) == SLEEP_S * 1000, node.stdout()
+    point_at(node, port)
 
 
 def point_at(node: NodeProcess, port: int) -> None:
@@ -116,7 +119,7 @@ def test_readings_taken_while_the_broker_is_down_are_kept_and_delivered_later(
     assert len(live.messages(on(state), mark)) == 1  # the kept readings are not sent twice
 
 
-def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFactory) -> None:
+def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFactory, broker: Broker) -> None:
     """The link drops after the reading's PUBLISH and before its PUBACK: publish() then returns
     False (not confirmed), the wake counts as failed and the reading stays in RTC memory for the
     next wake. A scripted broker does it: session present after an announced wake (so no
@@ -128,7 +131,7 @@ def test_a_reading_the_broker_never_acknowledged_stays_kept(make_node: NodeFacto
     ]]
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, **BATTERY)
-        announced_before(node)
+        announced_before(node, broker, fake.port)
         slept = wake(node)
         fake.check()
         sent = fake.connections[0].packets[-1].publish()
@@ -207,7 +210,7 @@ def command_at_relay_state(pid: int, acknowledged: bool, tail: List[Step]) -> Li
     ]]
 
 
-def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: NodeFactory) -> None:
+def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: NodeFactory, broker: Broker) -> None:
     """The node acknowledges a QoS 1 command as it arrives, so the broker will not send it again:
     one that comes in after the collection window, while the node reports its switch states,
     must still be obeyed before the disconnect. A scripted broker sends it in answer to the
@@ -215,7 +218,7 @@ def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: No
     script = command_at_relay_state(77, acknowledged=True, tail=[Serve()])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, **BATTERY)
-        announced_before(node)
+        announced_before(node, broker, fake.port)
         assert wake(node) == SLEEP_S * 1000, node.stdout()
         fake.check()
         packets = fake.connections[0].packets
@@ -226,7 +229,7 @@ def test_a_command_arriving_as_the_wake_ends_is_obeyed_not_dropped(make_node: No
     assert json.loads(node.rtc_file.read_bytes())["switches"] == {"relay": True}
 
 
-def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(make_node: NodeFactory) -> None:
+def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(make_node: NodeFactory, broker: Broker) -> None:
     """As above, but the broker then answers nothing, and the keepalive is longer than the wake:
     the wake fails at awake_s, waiting for the relay state's PUBACK. The command was acknowledged
     all the same, so the relay is switched (and kept over the sleep); its state goes out at the
@@ -234,7 +237,7 @@ def test_a_command_taken_in_before_the_wake_runs_out_of_time_is_still_obeyed(mak
     script = command_at_relay_state(78, acknowledged=False, tail=[Stall(AWAKE_S + 2)])
     with FakeBroker(script) as fake:
         node = make_node(start=False, port=fake.port, keepalive_s=60, **BATTERY)
-        announced_before(node)
+        announced_before(node, broker, fake.port)
         assert wake(node) == 2 * SLEEP_S * 1000
         fake.check()
         packets = fake.connections[0].packets
@@ -354,7 +357,7 @@ def test_rtc_memory_of_the_wrong_shape_is_trimmed_to_what_a_wake_can_use() -> No
     from mqnode import battery
 
     kept = battery._load_rtc(_Rtc(b'{"fails": -1, "readings": [["x"], [1, 2], ["sensor/t/state", "21.50"]]}'))
-    assert kept == {"fails": 0, "announced": False, "readings": [["sensor/t/state", "21.50"]], "switches": {}}
+    assert kept == {"fails": 0, "announced": 0, "readings": [["sensor/t/state", "21.50"]], "switches": {}}
     assert battery._load_rtc(_Rtc(b'{"fails": 9}'))["fails"] == 3
     assert battery._load_rtc(_Rtc(b"\xff not json"))["readings"] == []
 
@@ -394,6 +397,28 @@ def test_a_wake_cut_short_in_discovery_announces_again_on_the_next(make_node: No
     configs = [p.publish()[0] for p in second.packets if p.kind == PUBLISH and p.publish()[0].endswith(b"/config")]
     assert SUBSCRIBE in second.kinds()
     assert len(configs) == 2, configs  # the sim board's temperature and relay (no motion on a battery node)
+
+
+def test_a_changed_configuration_is_announced_again_though_the_broker_kept_the_session(
+    make_node: NodeFactory, observe: ObserverFactory
+) -> None:
+    """RTC memory outlives a reset (and on the Pico W, where it is a flash file, a reflash), and
+    the broker keeps the session, so a wake used to skip discovery and the subscription for good
+    once one had announced: a new discovery prefix (or prefix, sleep, firmware, board part) never
+    reached Home Assistant. A wake now announces when what it would announce has changed."""
+    node = make_node(start=False, **BATTERY)
+    assert wake(node) == SLEEP_S * 1000, node.stdout()
+    config = json.loads(node.config_path.read_text())
+    config["discovery_prefix"] = "ha-moved"
+    node.write_config(config)
+    moved = "ha-moved/+/%s/+/config" % node.node_id
+    live = observe([moved])
+    assert wake(node) == SLEEP_S * 1000, node.stdout()  # the broker kept the session
+    assert len(live.wait_count(on(moved), 2, DELIVERY_TIMEOUT_S)) == 2  # temperature and relay
+    again = observe([node.topic("info")])
+    assert wake(node) == SLEEP_S * 1000, node.stdout()  # unchanged: not announced a third time
+    again.wait(on(node.topic("info")), DELIVERY_TIMEOUT_S)
+    assert len(live.messages(on(moved))) == 2
 
 
 def test_a_battery_nodes_readings_expire_in_home_assistant(make_node: NodeFactory, observe: ObserverFactory) -> None:

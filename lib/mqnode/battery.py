@@ -106,12 +106,14 @@ async def _wake(node, kept):
         await c.publish(node.status_topic, "online", qos=1, retain=True)
         # The broker keeps the session from the first wake's CONNACK on: one that ended before its
         # subscription and discovery had gone would leave the node without them for good.
-        if not present or not kept["announced"]:
+        mark = _mark(node)
+        if not present or kept["announced"] != mark:
             try:
                 await c.subscribe(node.base + "/switch/+/set", 1)
             except SubscribeRefused as e:  # the broker's access rules: asking again will not help
                 log("subscribe: %r" % e)
-            kept["announced"] = await node.publish_discovery()  # False: one went unacknowledged
+            # 0 when one config went unacknowledged: announced again at the next wake
+            kept["announced"] = mark if await node.publish_discovery() else 0
             _save(node, kept)
         readings = kept["readings"]  # the same list as _save's (it trims it in place)
         while readings:
@@ -133,6 +135,25 @@ async def _wake(node, kept):
         await c.disconnect()
 
 
+def _mark(node):
+    """What the subscription and discovery cover, as one number kept in RTC memory. The broker
+    keeps a battery node's session, so a wake announces only when this differs from the last
+    announcement's: after a change of prefix, discovery settings, sleep (the configs' expiry),
+    firmware version or board parts, which RTC memory outlives (a reset, a reflash on the Pico W)."""
+    from binascii import crc32
+
+    from . import VERSION
+
+    cfg = node.cfg
+    text = "%s|%s|%s|%s|%s|%s" % (node.base, node.discovery_prefix, cfg["discovery"], VERSION, cfg["sleep_s"], cfg["awake_s"])
+    for s in node.sensors:
+        for f in s.fields:
+            text += "|" + f[0]
+    for w in node.switches:
+        text += "|" + w.name
+    return crc32(text.encode()) or 1  # never 0, which means "not announced"
+
+
 async def _obey(node):
     """Handle the commands the client has taken in. Each was acknowledged as it arrived, so the
     broker will not send it again: one left in the queue at the disconnect would be lost."""
@@ -145,10 +166,11 @@ async def _obey(node):
 def _load_rtc(hw):
     try:
         kept = json.loads(hw.rtc_memory() or b"{}")
-        return {"fails": min(max(int(kept.get("fails", 0)), 0), 3), "announced": kept.get("announced") is True,
+        mark = kept.get("announced")
+        return {"fails": min(max(int(kept.get("fails", 0)), 0), 3), "announced": mark if type(mark) is int else 0,
                 # only (topic below the node, text) pairs: anything else was not written by _save
                 "readings": [list(r) for r in kept.get("readings", [])
                              if isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and isinstance(r[1], str)],
                 "switches": dict(kept.get("switches", {}))}
     except (ValueError, TypeError, AttributeError):
-        return {"fails": 0, "announced": False, "readings": [], "switches": {}}  # unreadable: start afresh
+        return {"fails": 0, "announced": 0, "readings": [], "switches": {}}  # unreadable: start afresh
