@@ -121,11 +121,11 @@ def charged(r: Dict[str, Any], point: str) -> Optional[int]:
     (an entry: a pointer, a 2-byte hash and a 1-byte length, as the Unix port builds it) instead
     of by the pool blocks it grew: a pool grows by doubling, so one import's new block depends on
     how full the harness left the last one (up to ~2 KB either way). The names' own bytes stay
-    in the figure. None where the job had no such point."""
+    in the figure. None where the job had no such point. (Harness.job saw the base's table.)"""
     if r.get(point) is None:
         return None
     tables = r["names"]
-    if "base" not in tables or point not in tables:
+    if point not in tables:
         raise ValueError("heap job printed no name table at %r: %s" % (point, sorted(tables)))
     names0, pools0 = tables["base"]
     names, pools = tables[point]
